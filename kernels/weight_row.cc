@@ -1,0 +1,88 @@
+#include "kernels/weight_row.h"
+
+#include <cmath>
+
+#include "runtime/check.h"
+
+#if __has_include("quant/quantize.h")
+#include "quant/quantize.h"
+#define SOV_KERNELS_HAVE_DEQUANT 1
+#else
+#define SOV_KERNELS_HAVE_DEQUANT 0
+#endif
+
+namespace sov::kernels {
+
+uint16_t F32ToF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof(x));
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax > 0x7F800000u) return sign | 0x7E00u;  // NaN
+  if (ax >= 0x477FF000u) return sign | 0x7C00u;  // rounds to >= 65520: inf
+  if (ax < 0x38800000u) {  // below the smallest normal f16 (2^-14): subnormal
+    // Scale so the f16 subnormal unit (2^-24) becomes 1 and round to even.
+    const float scaled = std::fabs(f) * 16777216.0f;  // exact (power of two)
+    const float r = std::nearbyint(scaled);           // default mode: ties to even
+    return sign | static_cast<uint16_t>(r);
+  }
+  const uint32_t rounding = 0xFFFu + ((ax >> 13) & 1u);
+  const uint32_t r = (ax + rounding) >> 13;           // rebias below
+  return sign | static_cast<uint16_t>(r - (112u << 10));
+}
+
+bool CanDecodeRows(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kBF16:
+    case DType::kF16:
+      return true;
+    case DType::kQ8_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+      return SOV_KERNELS_HAVE_DEQUANT != 0;
+    default:
+      return false;
+  }
+}
+
+void DecodeRowRange(const WeightView& w, int64_t r, int64_t c0, int64_t n, float* dst) {
+  SOV_CHECK(r >= 0 && r < w.rows) << "weight row " << r << " out of range [0, " << w.rows << ")";
+  SOV_CHECK(c0 >= 0 && n >= 0 && c0 + n <= w.cols) << "column range out of bounds";
+  const uint8_t* row = w.row(r);
+  switch (w.dtype) {
+    case DType::kF32:
+      std::memcpy(dst, reinterpret_cast<const float*>(row) + c0, static_cast<size_t>(n) * 4);
+      return;
+    case DType::kBF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c0;
+      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToF32(p[i]);
+      return;
+    }
+    case DType::kF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c0;
+      for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(p[i]);
+      return;
+    }
+    default:
+      break;
+  }
+  SOV_CHECK(CanDecodeRows(w.dtype))
+      << "weight dtype " << Name(w.dtype)
+      << " is not supported by the kernels (quantized rows need quant/quantize.h DequantizeRow)";
+#if SOV_KERNELS_HAVE_DEQUANT
+  const int64_t bs = BlockSize(w.dtype);
+  SOV_CHECK(c0 % bs == 0 && n % bs == 0)
+      << "quantized column range must be block aligned (block " << bs << ")";
+  const uint8_t* src = row + static_cast<size_t>(c0 / bs) * static_cast<size_t>(TypeSize(w.dtype));
+  DequantizeRow(w.dtype, src, dst, n);
+#endif
+}
+
+void DecodeRow(const WeightView& w, int64_t r, float* dst) { DecodeRowRange(w, r, 0, w.cols, dst); }
+
+}  // namespace sov::kernels
