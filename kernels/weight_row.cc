@@ -44,7 +44,12 @@ bool CanDecodeRows(DType t) {
     case DType::kQ4_0:
     case DType::kQ5_0:
     case DType::kQ5_1:
-      return SOV_KERNELS_HAVE_DEQUANT != 0;
+    case DType::kQ4_1:
+#if SOV_KERNELS_HAVE_DEQUANT
+      return CanDequantize(t);
+#else
+      return false;
+#endif
     default:
       return false;
   }

@@ -5,9 +5,6 @@
 
 namespace sov::kernels {
 
-void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
-  ref::MatMul(x, T, ldx, w, y, ldy);
-}
 void RMSNorm(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
              float eps, float* y, int64_t ldy) {
   ref::RMSNorm(x, n_rows, dim, ldx, weight, eps, y, ldy);

@@ -1,0 +1,31 @@
+// MatMul entry point: validates the views and picks the per-dtype kernel.
+#include "kernels/api.h"
+#include "kernels/cpu/matmul_internal.h"
+#include "kernels/weight_row.h"
+#include "runtime/check.h"
+
+namespace sov::kernels {
+
+void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
+  SOV_CHECK(ldx >= w.cols && ldy >= w.rows)
+      << "MatMul: strides ldx " << ldx << " / ldy " << ldy << " below the row widths " << w.cols
+      << " / " << w.rows;
+  SOV_CHECK(w.row_bytes >= RowBytes(w.dtype, w.cols))
+      << "MatMul: row_bytes " << w.row_bytes << " too small for " << w.cols << " " << Name(w.dtype);
+  if (T <= 0 || w.rows <= 0) return;
+  switch (w.dtype) {
+    case DType::kF32:
+      return internal::MatMulF32(x, T, ldx, w, y, ldy);
+    case DType::kBF16:
+      return internal::MatMulBF16(x, T, ldx, w, y, ldy);
+    case DType::kF16:
+      return internal::MatMulF16(x, T, ldx, w, y, ldy);
+    default:
+      SOV_CHECK(CanDecodeRows(w.dtype))
+          << "MatMul: weight dtype " << Name(w.dtype)
+          << " is not supported (quantized rows need quant/quantize.h DequantizeRow)";
+      return internal::MatMulQuant(x, T, ldx, w, y, ldy);
+  }
+}
+
+}  // namespace sov::kernels

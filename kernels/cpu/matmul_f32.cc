@@ -1,0 +1,31 @@
+// MatMul for F32 weights (one translation unit per weight type keeps the
+// per-target object files small and lets them compile in parallel).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/matmul_f32.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "kernels/cpu/matmul-inl.h"
+#include "kernels/cpu/matmul_internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sov::kernels::HWY_NAMESPACE {
+
+void MatMulF32(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+              int64_t ldy) {
+  MatMulDirect<float>(x, T, ldx, w, y, ldy);
+}
+
+}  // namespace sov::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace sov::kernels {
+HWY_EXPORT(MatMulF32);
+
+void internal::MatMulF32(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+                        int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(MatMulF32)(x, T, ldx, w, y, ldy);
+}
+
+}  // namespace sov::kernels
+#endif  // HWY_ONCE
