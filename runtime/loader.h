@@ -1,0 +1,82 @@
+// Loads a Hugging Face Gemma 4 directory: config.json -> gemma4::ModelConfig,
+// model.safetensors -> a graph::WeightProvider named by the tensor table's
+// GGUF names, with every tensor the config needs checked for presence and
+// shape. Unused K/V weights of KV-shared layers are tolerated and ignored;
+// both the `model.` and `model.language_model.` prefixes are accepted;
+// `lm_head.weight` is optional (tied).
+#ifndef SOV_RUNTIME_LOADER_H_
+#define SOV_RUNTIME_LOADER_H_
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/weight_provider.h"
+#include "models/gemma4/config.h"
+#include "nlohmann/json.hpp"
+#include "runtime/hf_config.h"
+#include "runtime/safetensors.h"
+
+namespace sov {
+
+// Maps an HF Gemma 4 text config (flat or the `text_config` object) onto the
+// model config, with HF's defaults for absent keys; errors name the key.
+absl::StatusOr<gemma4::ModelConfig> Gemma4ConfigFromJson(const nlohmann::json& text);
+// Same from a parsed config.json; rejects model types other than Gemma 4.
+absl::StatusOr<gemma4::ModelConfig> Gemma4ConfigFromHf(const HfConfig& hf);
+
+struct LoadOptions {
+  // Round every weight to bf16 at load (matrices stored as bf16, vectors
+  // rounded then widened to f32): the bf16-weight path.
+  bool bf16_weights = false;
+};
+
+// A loaded checkpoint: config + weights, usable as the graph's WeightProvider.
+class Gemma4Weights : public graph::WeightProvider {
+ public:
+  absl::StatusOr<kernels::WeightView> Matrix(std::string_view name) const override;
+  absl::StatusOr<std::span<const float>> Vector(std::string_view name) const override;
+  absl::StatusOr<std::vector<kernels::WeightView>> MatrixStack(
+      std::string_view name) const override;
+
+  // Test hook (divergence search): a mutable f32 copy of a matrix, replacing
+  // the mapped one. The tensor must be f32 or bf16 storage.
+  absl::StatusOr<float*> MutableMatrixF32(std::string_view name);
+
+  struct Matrix2D {
+    kernels::WeightView view;
+    std::vector<uint8_t> owned;  // non-empty when converted at load
+  };
+  struct Stack3D {
+    std::vector<kernels::WeightView> views;
+    std::vector<uint8_t> owned;
+  };
+
+ private:
+  friend class Gemma4Loader;
+  std::map<std::string, Matrix2D, std::less<>> matrices_;
+  std::map<std::string, std::vector<float>, std::less<>> vectors_;
+  std::map<std::string, Stack3D, std::less<>> stacks_;
+};
+
+struct Gemma4Model {
+  std::string dir;
+  gemma4::ModelConfig config;
+  std::unique_ptr<SafetensorsReader> reader;  // keeps the mapping alive
+  std::unique_ptr<Gemma4Weights> weights;
+};
+
+// `dir`: an HF model directory (config.json + model.safetensors or shards).
+absl::StatusOr<std::unique_ptr<Gemma4Model>> LoadGemma4(const std::string& dir,
+                                                        const LoadOptions& opt = {});
+
+// Validates token ids against the vocabulary and the context length.
+absl::Status CheckTokens(const gemma4::ModelConfig& c, std::span<const int32_t> tokens);
+
+}  // namespace sov
+
+#endif  // SOV_RUNTIME_LOADER_H_
