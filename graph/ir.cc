@@ -4,7 +4,7 @@
 
 namespace sov::graph {
 
-std::string_view OpName(OpKind op) {
+const char* OpName(OpKind op) {
   switch (op) {
     case OpKind::kTokenIds: return "token_ids";
     case OpKind::kView: return "view";

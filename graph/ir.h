@@ -80,7 +80,7 @@ enum class OpKind : int8_t {
   kAddRMSNorm,   // x += RMSNorm(delta; w_post) in place; optional y = RMSNorm(x; w_next)
 };
 
-std::string_view OpName(OpKind op);
+const char* OpName(OpKind op);
 
 enum class AttnKind : int8_t { kSliding, kFull };
 
