@@ -58,9 +58,9 @@ absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
   const bool uses_imatrix = t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
   if (imatrix != nullptr && uses_imatrix) {
     for (int64_t c = 0; c < cols; ++c) {
-      if (!std::isfinite(imatrix[c]) || imatrix[c] < 0) {
+      if (!std::isfinite(imatrix[c])) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "importance matrix value ", imatrix[c], " at column ", c, " is not a finite non-negative number"));
+            "importance matrix value ", imatrix[c], " at column ", c, " is not finite"));
       }
     }
   }

@@ -22,7 +22,8 @@ bool CanDequantize(DType t);
 // x86-64. `imatrix` (nullable) holds `cols` importance values, one per column,
 // the same for every row; Q4_K, Q5_K and Q6_K use it, the other types ignore
 // it (as ggml does). Errors: unsupported type, cols not a multiple of the block
-// size, negative sizes, a non-finite or negative importance value.
+// size, negative sizes, a non-finite importance value (llama-quantize
+// rejects those too; negative values are accepted, as ggml does).
 // Rows are independent: callers may split a matrix across threads.
 absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
                           const float* imatrix, void* dst);

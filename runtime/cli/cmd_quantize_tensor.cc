@@ -129,9 +129,9 @@ absl::Status RunQuantizeTensor(const std::vector<std::string>& argv) {
   if (auto im = args.Get("imatrix")) {
     SOV_ASSIGN_OR_RETURN(imatrix, ReadFloats(*im, cols, "--imatrix"));
     for (int64_t c = 0; c < cols; ++c) {
-      if (!std::isfinite(imatrix[c]) || imatrix[c] < 0) {
+      if (!std::isfinite(imatrix[c])) {
         return absl::InvalidArgumentError(absl::StrCat("--imatrix value at column ", c, " is ",
-                                                       imatrix[c], "; importance values must be finite and >= 0"));
+                                                       imatrix[c], "; importance values must be finite"));
       }
     }
   }
