@@ -5,30 +5,6 @@
 
 namespace sov::kernels {
 
-void RMSNorm(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
-             float eps, float* y, int64_t ldy) {
-  ref::RMSNorm(x, n_rows, dim, ldx, weight, eps, y, ldy);
-}
-void AddRMSNorm(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* delta,
-                int64_t ldd, const float* w_post, const float* w_next, float eps, float* y,
-                int64_t ldy) {
-  ref::AddRMSNorm(x, n_rows, dim, ldx, delta, ldd, w_post, w_next, eps, y, ldy);
-}
-void GeluTanhMul(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
-                 int64_t n, float* out, int64_t ldo) {
-  ref::GeluTanhMul(gate, ldg, up, ldu, n_rows, n, out, ldo);
-}
-void Softcap(float* x, int64_t n, float cap) { ref::Softcap(x, n, cap); }
-void Scale(float* x, int64_t n, float s) { ref::Scale(x, n, s); }
-void Add(const float* x, float* y, int64_t n) { ref::Add(x, y, n); }
-void EmbeddingGather(const WeightView& table, const int32_t* ids, int64_t T, float scale,
-                     float* out, int64_t ldo) {
-  ref::EmbeddingGather(table, ids, T, scale, out, ldo);
-}
-void PleAssemble(const float* ctx, const float* tok, int64_t T, int64_t L, int64_t P,
-                 const float* norm_w, float eps, float ctx_scale, float out_scale, float* out) {
-  ref::PleAssemble(ctx, tok, T, L, P, norm_w, eps, ctx_scale, out_scale, out);
-}
 void RoPE(float* x, int64_t T, int64_t ldx, int64_t n_heads, int64_t head_dim,
           const int32_t* pos, const float* inv_freq) {
   ref::RoPE(x, T, ldx, n_heads, head_dim, pos, inv_freq);
@@ -53,6 +29,5 @@ void MoeExperts(const ExpertBank& bank, const float* x, int64_t T, int64_t ldx,
                 float* scratch) {
   ref::MoeExperts(bank, x, T, ldx, idx, w, k, out, ldo, scratch);
 }
-int64_t Argmax(const float* x, int64_t n) { return ref::Argmax(x, n); }
 
 }  // namespace sov::kernels
