@@ -16,7 +16,7 @@ absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(size_t bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
   }
   const size_t rounded = AlignUp(bytes, kArenaAlignment);
-  void* p = ::operator new(rounded, std::align_val_t{kArenaAlignment}, std::nothrow);
+  void* p = ::operator new (rounded, std::align_val_t{kArenaAlignment}, std::nothrow);
   if (p == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot allocate ", bytes, " bytes (", kArenaAlignment, "-byte aligned)"));
@@ -43,7 +43,7 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& other) noexcept {
 AlignedBuffer::~AlignedBuffer() { Release(); }
 
 void AlignedBuffer::Release() {
-  if (data_ != nullptr) ::operator delete(data_, std::align_val_t{kArenaAlignment});
+  if (data_ != nullptr) ::operator delete (data_, std::align_val_t{kArenaAlignment});
   data_ = nullptr;
   size_ = 0;
 }
@@ -65,9 +65,8 @@ absl::StatusOr<size_t> Arena::Allocate(size_t bytes) {
   const size_t offset = used_;  // always aligned: every allocation is rounded up
   const size_t rounded = AlignUp(bytes, kArenaAlignment);
   if (bytes > capacity() || rounded > capacity() - offset) {
-    return absl::ResourceExhaustedError(absl::StrCat("arena: ", bytes, " bytes requested, ",
-                                                     capacity() - offset, " of ", capacity(),
-                                                     " left"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "arena: ", bytes, " bytes requested, ", capacity() - offset, " of ", capacity(), " left"));
   }
   used_ = offset + rounded;
   return offset;

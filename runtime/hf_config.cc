@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime/str_util.h"
 #include "runtime/mapped_file.h"
+#include "runtime/str_util.h"
 
 namespace sov {
 namespace {
@@ -61,10 +61,9 @@ absl::StatusOr<HfConfig> ParseHfConfig(std::string_view text, std::string_view s
     if (f.top == *model_type) family = &f;
   }
   if (family == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(Av(source), ": unsupported model_type \"",
-                                                   *model_type, "\" (supported: ",
-                                                   absl::StrJoin(SupportedModelTypes(), ", "),
-                                                   ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Av(source), ": unsupported model_type \"", *model_type,
+                     "\" (supported: ", absl::StrJoin(SupportedModelTypes(), ", "), ")"));
   }
 
   HfConfig cfg;
@@ -75,10 +74,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(std::string_view text, std::string_view s
   if (family->nested) {
     absl::StatusOr<const nlohmann::json*> tc = GetObject(*root, "text_config");
     if (!tc.ok()) {
-      return Prefixed(source, absl::Status(tc.status().code(),
-                                           absl::StrCat("model_type \"", *model_type,
-                                                        "\" needs a text config: ",
-                                                        tc.status().message())));
+      return Prefixed(
+          source, absl::Status(tc.status().code(),
+                               absl::StrCat("model_type \"", *model_type,
+                                            "\" needs a text config: ", tc.status().message())));
     }
     // A nested config normally repeats its own model_type; if present it
     // must be the text one (a vision config here means a mislabelled file).
@@ -87,8 +86,7 @@ absl::StatusOr<HfConfig> ParseHfConfig(std::string_view text, std::string_view s
     if (*inner != family->text) {
       return absl::InvalidArgumentError(absl::StrCat(Av(source), ": text_config.model_type is \"",
                                                      *inner, "\", expected \"", Av(family->text),
-                                                     "\" for model_type \"", *model_type,
-                                                     "\""));
+                                                     "\" for model_type \"", *model_type, "\""));
     }
     cfg.text = **tc;
   } else {

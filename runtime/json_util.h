@@ -43,8 +43,7 @@ absl::StatusOr<std::vector<std::string>> GetStringArray(const nlohmann::json& ob
 absl::StatusOr<std::vector<std::string>> GetStringArrayOr(const nlohmann::json& obj,
                                                           std::string_view key,
                                                           std::vector<std::string> def);
-absl::StatusOr<std::vector<int64_t>> GetIntArray(const nlohmann::json& obj,
-                                                 std::string_view key);
+absl::StatusOr<std::vector<int64_t>> GetIntArray(const nlohmann::json& obj, std::string_view key);
 // A nested object (e.g. "rope_parameters"); the pointer is into `obj`.
 absl::StatusOr<const nlohmann::json*> GetObject(const nlohmann::json& obj, std::string_view key);
 // nullptr when absent or null.

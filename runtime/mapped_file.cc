@@ -36,9 +36,8 @@ absl::StatusOr<int> OpenRegular(const std::string& path, size_t* size) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot open ", path, ": ",
-                     S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot open ", path, ": ", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file"));
   }
   *size = static_cast<size_t>(st.st_size);
   return fd;

@@ -11,8 +11,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime/str_util.h"
 #include "runtime/json_util.h"
+#include "runtime/str_util.h"
 
 namespace sov {
 namespace {
@@ -26,12 +26,12 @@ struct StDType {
 };
 
 constexpr StDType kStDTypes[] = {
-    {"BOOL", 1, std::nullopt},    {"U8", 1, std::nullopt},       {"I8", 1, DType::kI8},
-    {"F8_E5M2", 1, std::nullopt}, {"F8_E4M3", 1, std::nullopt},  {"F8_E8M0", 1, std::nullopt},
-    {"I16", 2, DType::kI16},      {"U16", 2, std::nullopt},      {"F16", 2, DType::kF16},
-    {"BF16", 2, DType::kBF16},    {"I32", 4, DType::kI32},       {"U32", 4, std::nullopt},
-    {"F32", 4, DType::kF32},      {"F64", 8, DType::kF64},       {"I64", 8, DType::kI64},
-    {"U64", 8, std::nullopt},     {"C64", 8, std::nullopt},      {"F4", 0, std::nullopt},
+    {"BOOL", 1, std::nullopt},    {"U8", 1, std::nullopt},      {"I8", 1, DType::kI8},
+    {"F8_E5M2", 1, std::nullopt}, {"F8_E4M3", 1, std::nullopt}, {"F8_E8M0", 1, std::nullopt},
+    {"I16", 2, DType::kI16},      {"U16", 2, std::nullopt},     {"F16", 2, DType::kF16},
+    {"BF16", 2, DType::kBF16},    {"I32", 4, DType::kI32},      {"U32", 4, std::nullopt},
+    {"F32", 4, DType::kF32},      {"F64", 8, DType::kF64},      {"I64", 8, DType::kI64},
+    {"U64", 8, std::nullopt},     {"C64", 8, std::nullopt},     {"F4", 0, std::nullopt},
     {"F6_E2M3", 0, std::nullopt}, {"F6_E3M2", 0, std::nullopt},
 };
 
@@ -47,7 +47,8 @@ absl::Status Invalid(std::string_view source, std::string_view msg) {
 }
 
 absl::Status TensorError(std::string_view source, std::string_view tensor, std::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat(Av(source), ": tensor \"", Av(tensor), "\": ", Av(msg)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(Av(source), ": tensor \"", Av(tensor), "\": ", Av(msg)));
 }
 
 // A non-negative JSON integer, or nullopt (negative, fractional, huge,
@@ -99,52 +100,52 @@ absl::StatusOr<SafetensorsTensor> ParseEntry(std::string_view source, const std:
   for (size_t i = 0; i < sh->size(); ++i) {
     const std::optional<uint64_t> d = NonNegativeInt((*sh)[i]);
     if (!d || *d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return TensorError(source, name,
-                         absl::StrCat("shape[", i, "] = ", (*sh)[i].dump(),
-                                      " is not a non-negative integer"));
+      return TensorError(
+          source, name,
+          absl::StrCat("shape[", i, "] = ", (*sh)[i].dump(), " is not a non-negative integer"));
     }
     t.shape.push_back(static_cast<int64_t>(*d));
     overflow = overflow || __builtin_mul_overflow(numel, *d, &numel);
   }
   uint64_t nbytes = 0;
-  overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(t.element_size),
-                                                &nbytes) ||
+  overflow = overflow ||
+             __builtin_mul_overflow(numel, static_cast<uint64_t>(t.element_size), &nbytes) ||
              nbytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   if (overflow) {
     return TensorError(source, name,
-                       absl::StrCat("shape ", sh->dump(), " overflows: the byte size does not "
+                       absl::StrCat("shape ", sh->dump(),
+                                    " overflows: the byte size does not "
                                     "fit in 64 bits"));
   }
 
   auto off = e.find("data_offsets");
   if (off == e.end()) return TensorError(source, name, "missing \"data_offsets\"");
   if (!off->is_array() || off->size() != 2) {
-    return TensorError(source, name,
-                       absl::StrCat("\"data_offsets\" must be an array [begin, end], got ",
-                                    off->dump()));
+    return TensorError(
+        source, name,
+        absl::StrCat("\"data_offsets\" must be an array [begin, end], got ", off->dump()));
   }
   const std::optional<uint64_t> begin = NonNegativeInt((*off)[0]);
   const std::optional<uint64_t> end = NonNegativeInt((*off)[1]);
   if (!begin || !end) {
-    return TensorError(source, name,
-                       absl::StrCat("\"data_offsets\" ", off->dump(),
-                                    " must hold non-negative integers"));
+    return TensorError(
+        source, name,
+        absl::StrCat("\"data_offsets\" ", off->dump(), " must hold non-negative integers"));
   }
   if (*begin > *end) {
-    return TensorError(source, name,
-                       absl::StrCat("data_offsets begin ", *begin, " > end ", *end));
+    return TensorError(source, name, absl::StrCat("data_offsets begin ", *begin, " > end ", *end));
   }
   if (*end > data_size) {
-    return TensorError(source, name,
-                       absl::StrCat("data_offsets [", *begin, ", ", *end,
-                                    "] extend past the data section (", data_size,
-                                    " bytes): file truncated?"));
+    return TensorError(
+        source, name,
+        absl::StrCat("data_offsets [", *begin, ", ", *end, "] extend past the data section (",
+                     data_size, " bytes): file truncated?"));
   }
   if (*end - *begin != nbytes) {
-    return TensorError(source, name,
-                       absl::StrCat("data_offsets [", *begin, ", ", *end, "] span ",
-                                    *end - *begin, " bytes, but shape ", sh->dump(), " of ",
-                                    t.dtype_name, " needs ", nbytes));
+    return TensorError(
+        source, name,
+        absl::StrCat("data_offsets [", *begin, ", ", *end, "] span ", *end - *begin,
+                     " bytes, but shape ", sh->dump(), " of ", t.dtype_name, " needs ", nbytes));
   }
   t.nbytes = nbytes;
   t.file_offset = *begin;  // made absolute by the caller
@@ -154,8 +155,8 @@ absl::StatusOr<SafetensorsTensor> ParseEntry(std::string_view source, const std:
 absl::StatusOr<std::map<std::string, std::string>> ParseMetadata(std::string_view source,
                                                                  const json& m) {
   if (!m.is_object()) {
-    return Invalid(source, absl::StrCat("\"__metadata__\" must be an object, got ",
-                                        JsonTypeName(m)));
+    return Invalid(source,
+                   absl::StrCat("\"__metadata__\" must be an object, got ", JsonTypeName(m)));
   }
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : m.items()) {
@@ -236,9 +237,9 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensors(std::string_view image,
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(image[i]);  // little-endian
   if (n > kMaxSafetensorsHeaderBytes) {
-    return Invalid(source, absl::StrCat("header length ", n, " is absurd (limit ",
-                                        kMaxSafetensorsHeaderBytes,
-                                        " bytes): not a safetensors file?"));
+    return Invalid(
+        source, absl::StrCat("header length ", n, " is absurd (limit ", kMaxSafetensorsHeaderBytes,
+                             " bytes): not a safetensors file?"));
   }
   if (n > image.size() - 8) {
     return Invalid(source, absl::StrCat("header length ", n, " exceeds the ", image.size() - 8,
@@ -284,9 +285,8 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensors(std::string_view image,
     if (t.nbytes == 0) continue;
     if (prev != nullptr && t.file_offset < prev->file_offset + prev->nbytes) {
       const uint64_t ds = out.data_start;
-      return Invalid(source, absl::StrCat("tensors \"", prev->name, "\" [",
-                                          prev->file_offset - ds, ", ",
-                                          prev->file_offset - ds + prev->nbytes, ") and \"",
+      return Invalid(source, absl::StrCat("tensors \"", prev->name, "\" [", prev->file_offset - ds,
+                                          ", ", prev->file_offset - ds + prev->nbytes, ") and \"",
                                           t.name, "\" [", t.file_offset - ds, ", ",
                                           t.file_offset - ds + t.nbytes, ") overlap"));
     }
@@ -320,9 +320,9 @@ absl::StatusOr<SafetensorsReader> SafetensorsReader::Open(const std::string& pat
     if (!text.ok()) return text.status();
     absl::StatusOr<json> index = ParseJsonStrict(*text, index_path);
     if (!index.ok()) return index.status();
-    absl::StatusOr<const json*> wm =
-        index->is_object() ? GetObject(*index, "weight_map")
-                           : absl::InvalidArgumentError("expected a JSON object");
+    absl::StatusOr<const json*> wm = index->is_object()
+                                         ? GetObject(*index, "weight_map")
+                                         : absl::InvalidArgumentError("expected a JSON object");
     if (!wm.ok()) return Invalid(index_path, std::string(wm.status().message()));
     // Shard names are plain file names next to the index: a '/' could make a
     // crafted index read files elsewhere.
@@ -330,9 +330,9 @@ absl::StatusOr<SafetensorsReader> SafetensorsReader::Open(const std::string& pat
     std::set<std::string> shards;
     for (const auto& [name, shard] : (*wm)->items()) {
       if (!shard.is_string()) {
-        return Invalid(index_path, absl::StrCat("weight_map[\"", name,
-                                                "\"] must be a file name, got ",
-                                                JsonTypeName(shard)));
+        return Invalid(index_path,
+                       absl::StrCat("weight_map[\"", name, "\"] must be a file name, got ",
+                                    JsonTypeName(shard)));
       }
       const std::string file = shard.get<std::string>();
       if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..") {
@@ -353,8 +353,8 @@ absl::StatusOr<SafetensorsReader> SafetensorsReader::Open(const std::string& pat
     for (const auto& [name, shard] : shard_of) {
       const SafetensorsTensor* t = r.Find(name);
       if (t == nullptr || t->file_index != file_index[shard]) {
-        return Invalid(index_path, absl::StrCat("weight_map puts tensor \"", name, "\" in ",
-                                                shard, ", which does not contain it"));
+        return Invalid(index_path, absl::StrCat("weight_map puts tensor \"", name, "\" in ", shard,
+                                                ", which does not contain it"));
       }
     }
     return r;
@@ -384,9 +384,9 @@ absl::Status SafetensorsReader::BuildIndex() {
     for (const SafetensorsTensor& t : f->tensors) {
       auto [it, inserted] = by_name_.emplace(t.name, &t);
       if (!inserted) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor \"", t.name, "\" appears in both ",
-                         files_[it->second->file_index]->map.path(), " and ", f->map.path()));
+        return absl::InvalidArgumentError(absl::StrCat("tensor \"", t.name, "\" appears in both ",
+                                                       files_[it->second->file_index]->map.path(),
+                                                       " and ", f->map.path()));
       }
     }
   }
@@ -433,9 +433,8 @@ absl::StatusOr<TensorView> SafetensorsReader::Get(std::string_view name) const {
   }
   if (s.shape.size() > kMaxTensorDims) {
     return absl::InvalidArgumentError(absl::StrCat("tensor \"", Av(name), "\" has rank ",
-                                                   s.shape.size(), " (shape ",
-                                                   ShapeString(s.shape), "), more than ",
-                                                   kMaxTensorDims));
+                                                   s.shape.size(), " (shape ", ShapeString(s.shape),
+                                                   "), more than ", kMaxTensorDims));
   }
   return TensorView::Make(s.data, *s.dtype, s.shape);
 }

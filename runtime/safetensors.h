@@ -41,14 +41,14 @@ std::string_view DTypeToSafetensors(DType t);
 
 struct SafetensorsTensor {
   std::string name;
-  std::string dtype_name;      // as stored: "BF16", "F32", "U8", ...
-  std::optional<DType> dtype;  // SafetensorsToDType(dtype_name)
-  int element_size = 0;        // bytes
-  std::vector<int64_t> shape;  // any rank; [] is a scalar
+  std::string dtype_name;         // as stored: "BF16", "F32", "U8", ...
+  std::optional<DType> dtype;     // SafetensorsToDType(dtype_name)
+  int element_size = 0;           // bytes
+  std::vector<int64_t> shape;     // any rank; [] is a scalar
   const uint8_t* data = nullptr;  // into the mapping (nullptr if nbytes == 0)
   uint64_t nbytes = 0;
-  uint64_t file_offset = 0;    // absolute byte offset in its file
-  int file_index = 0;          // index into SafetensorsReader::files()
+  uint64_t file_offset = 0;  // absolute byte offset in its file
+  int file_index = 0;        // index into SafetensorsReader::files()
 
   int64_t numel() const;
 };
@@ -60,8 +60,7 @@ struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
   uint64_t data_start = 0;  // 8 + N
 };
-absl::StatusOr<SafetensorsHeader> ParseSafetensors(std::string_view image,
-                                                   std::string_view source);
+absl::StatusOr<SafetensorsHeader> ParseSafetensors(std::string_view image, std::string_view source);
 
 // One safetensors file, or a set of shards read as one name space.
 class SafetensorsReader {

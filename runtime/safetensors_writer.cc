@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/str_util.h"
 #include "nlohmann/json.hpp"
 #include "runtime/safetensors.h"
+#include "runtime/str_util.h"
 
 namespace sov {
 
@@ -34,7 +34,8 @@ absl::Status SafetensorsWriter::Add(std::string_view name, std::string_view dtyp
   }
   uint64_t numel = 1;
   for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dim in \"", Av(name), "\""));
+    if (d < 0)
+      return absl::InvalidArgumentError(absl::StrCat("negative dim in \"", Av(name), "\""));
     numel *= static_cast<uint64_t>(d);
   }
   if (numel * static_cast<uint64_t>(*size) != bytes.size()) {
@@ -42,8 +43,8 @@ absl::Status SafetensorsWriter::Add(std::string_view name, std::string_view dtyp
                                                    " bytes given, shape needs ",
                                                    numel * static_cast<uint64_t>(*size)));
   }
-  entries_.push_back({std::string(name), std::string(dtype), *size, std::move(shape),
-                      std::string(bytes)});
+  entries_.push_back(
+      {std::string(name), std::string(dtype), *size, std::move(shape), std::string(bytes)});
   return absl::OkStatus();
 }
 
@@ -108,8 +109,8 @@ absl::Status SafetensorsWriter::WriteFile(const std::string& path) const {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ",
-                                            std::strerror(err)));
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", tmp, " to ", path, ": ", std::strerror(err)));
   }
   return absl::OkStatus();
 }

@@ -16,10 +16,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime/str_util.h"
 #include "kernels/api.h"
 #include "quant/dtype.h"
 #include "runtime/check.h"
+#include "runtime/str_util.h"
 
 namespace sov {
 
@@ -110,8 +110,8 @@ struct TensorView {
 inline absl::StatusOr<kernels::WeightView> AsWeightView(const TensorView& t,
                                                         std::string_view name) {
   if (t.ndim != 2) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor ", Av(name), " has shape ", t.ShapeStr(),
-                                                   ", expected a 2-D matrix"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor ", Av(name), " has shape ", t.ShapeStr(), ", expected a 2-D matrix"));
   }
   if (t.shape[1] % BlockSize(t.dtype) != 0) {
     return absl::InvalidArgumentError(
