@@ -141,7 +141,10 @@ def _record_forward(model, input_ids):
     finally:
         for h in hooks:
             h.remove()
+    with torch.no_grad():
+        final_normed = model.model.norm(residual[-1])[0].numpy()
     rec = {
+        "final_normed": final_normed,
         "logits": out.logits[0].numpy(),
         "embeddings": store["emb"][0].numpy(),
         "residual": torch.stack([r[0] for r in residual]).numpy(),
@@ -241,7 +244,11 @@ def build_fixture(name: str, out_dir: str) -> dict:
         "num_tokens": int(seq_len),
         "decode_prefix": int(prefix),
         "decode_vs_full_logits_max_abs": decode_delta,
+        # transformers' output_hidden_states[-1] is NOT the last layer's output but its final-normed version,
+        # which is why the residual stream is recorded with forward hooks.
         "output_hidden_states_last_vs_last_layer_output_max_abs": last_layer_delta,
+        "output_hidden_states_last_vs_final_norm_of_last_layer_max_abs":
+            float(np.max(np.abs(rec["hidden_states_last"] - rec["final_normed"]))),
         "logits_abs_max": float(np.max(np.abs(rec["logits"]))),
         "logits_std": float(np.std(rec["logits"])),
         "residual_abs_max": float(np.max(np.abs(rec["residual"]))),
