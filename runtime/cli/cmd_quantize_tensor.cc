@@ -118,7 +118,7 @@ absl::Status RunQuantizeTensor(const std::vector<std::string>& argv) {
   const int64_t bs = BlockSize(type);
   if (cols % bs != 0) {
     return absl::InvalidArgumentError(absl::StrCat("--cols ", cols, " is not a multiple of the ",
-                                                   type_name, " block size ", bs));
+                                                   std::string(Name(type)), " block size ", bs));
   }
   if (rows > (int64_t{1} << 40) / cols) {
     return absl::InvalidArgumentError(absl::StrCat("matrix ", rows, " x ", cols, " is too large"));
