@@ -82,7 +82,7 @@ def _randomise(model, gen) -> None:
     def uniform(shape, lo, hi):
         return lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float32)
 
-    cfg = model.config
+    cfg = model.config.get_text_config()
     with torch.no_grad():
         for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
             leaf = name.split(".")

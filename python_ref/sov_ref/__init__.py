@@ -8,9 +8,9 @@ from .weights import (CheckpointError, Weights, build_weights, load_weights, rea
 
 
 def load_model(model_dir: str, dtype=None) -> Weights:
-    """Config + weights of an HF-layout directory, ready for `forward`."""
+    """Config + weights of an HF-layout directory, ready for `forward` (computing in float64 by default)."""
     import numpy as np
-    return load_weights(model_dir, np.float32 if dtype is None else dtype)
+    return load_weights(model_dir, np.float64 if dtype is None else dtype)
 
 
 def run(model_dir: str, tokens, dtype=None):

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--residual-out", help="also save the residual stream after every layer [L, T, H] (.npy)")
     ap.add_argument("--decode-prefix", type=int, default=0,
                     help="K > 0: prefill K tokens, then feed the rest one by one; saves those logits [T-K, V]")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="compute dtype")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                    help="compute dtype (float64: the reference's own rounding is negligible; float32: less memory)")
     args = ap.parse_args(argv)
 
     try:

@@ -269,6 +269,9 @@ def _rope_specs(raw: dict[str, Any], layer_types: list[str]) -> dict[str, RopeSp
 def parse_config(raw_json: dict[str, Any]) -> TextConfig:
     """Validate a config.json object and resolve the per-layer geometry."""
     raw = text_config_dict(raw_json)
+    # Tying is decided by the config of the model class that owns the LM head: the outer `gemma4` config
+    # for a multimodal checkpoint (its text_config's flag is not consulted), else the text config.
+    tie_owner = raw_json if raw is not raw_json else raw
     num_layers = _positive_int(raw, "num_hidden_layers")
     hidden = _positive_int(raw, "hidden_size")
     num_heads = _positive_int(raw, "num_attention_heads")
@@ -350,7 +353,7 @@ def parse_config(raw_json: dict[str, Any]) -> TextConfig:
         vocab_size=vocab, hidden_size=hidden, num_layers=num_layers, num_heads=num_heads,
         rms_norm_eps=eps, final_logit_softcapping=None if softcap is None else float(softcap),
         sliding_window=window, pad_token_id=_get(raw, "pad_token_id"),
-        tie_word_embeddings=bool(_get(raw, "tie_word_embeddings")),
+        tie_word_embeddings=bool(_get(tie_owner, "tie_word_embeddings")),
         ple_dim=ple_dim, ple_vocab_size=ple_vocab if ple_dim else 0, num_kv_shared_layers=num_shared,
         attention_k_eq_v=k_eq_v, enable_moe=enable_moe, num_experts=num_experts, top_k_experts=top_k,
         moe_intermediate_size=moe_inter, rope=_rope_specs(raw, layer_types), layers=tuple(layers))

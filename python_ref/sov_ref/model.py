@@ -4,8 +4,12 @@ One function per step, shapes in comments. Notation: T new tokens, S keys (cache
 L layers, P per-layer-embedding width, nq query heads, nkv KV heads, d head dim of the layer, I MLP width,
 E experts, K experts per token, V vocabulary. Weights are PyTorch `[out, in]`, so a Linear is `x @ W.T`.
 
-Computation runs in the weights' dtype (float32 by default, like transformers' fp32 run; float64 gives an
-error-free baseline to measure the float32 runs against).
+Computation runs in the dtype the weights were loaded as. The default, float64, makes the reference's own
+rounding negligible, so comparing anything with it measures the other side's float32 error only (on the
+fixtures the float64 reference sits closer to transformers' fp32 run than a float32 run of itself does).
+float32 mimics an fp32 run and halves memory for real checkpoints. Constants that transformers keeps as
+float32 buffers of an fp32 model (the embedding scales √H and √P, RoPE frequencies and angles) use those
+float32 values in both modes: they are part of what the fp32 model computes.
 """
 
 from __future__ import annotations
@@ -97,10 +101,15 @@ def softcap(logits: np.ndarray, cap: float | None) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ embeddings
 
+def fp32_sqrt(n: int) -> float:
+    """√n as stored in transformers' float32 `embed_scale` buffer."""
+    return float(np.float32(math.sqrt(n)))
+
+
 def embed_tokens(w: Weights, tokens: np.ndarray) -> np.ndarray:
-    """e = E[id] · √H; √H rounded once to the compute dtype (fp32 run: exact fp32 √H, no bf16 rounding)."""
+    """e = E[id] · √H with the float32 √H of an fp32 model (not bf16-rounded as in a bf16 run: 8.485 vs 8.5)."""
     emb = w.globals["embed"]  # [V, H]
-    return emb[tokens] * emb.dtype.type(math.sqrt(w.config.hidden_size))  # [T, H]
+    return emb[tokens] * emb.dtype.type(fp32_sqrt(w.config.hidden_size))  # [T, H]
 
 
 def per_layer_inputs(w: Weights, tokens: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
@@ -113,7 +122,7 @@ def per_layer_inputs(w: Weights, tokens: np.ndarray, embeddings: np.ndarray) -> 
     c, g = w.config, w.globals
     dt = embeddings.dtype.type
     t = tokens.shape[0]
-    tok = g["ple_embed"][tokens] * dt(math.sqrt(c.ple_dim))  # [T, L·P]
+    tok = g["ple_embed"][tokens] * dt(fp32_sqrt(c.ple_dim))  # [T, L·P]
     tok = tok.reshape(t, c.num_layers, c.ple_dim)  # [T, L, P]
     ctx = linear(embeddings, g["ple_model_proj"]) * dt(c.hidden_size ** -0.5)  # [T, L·P]
     ctx = rms_norm(ctx.reshape(t, c.num_layers, c.ple_dim), g["ple_proj_norm"], c.rms_norm_eps)  # [T, L, P]
@@ -310,7 +319,7 @@ def decode(w: Weights, tokens: Any, prefix: int) -> np.ndarray:
 class Gemma4Ref:
     """Convenience wrapper: `Gemma4Ref(model_dir).forward(tokens)` -> ForwardResult."""
 
-    def __init__(self, model_dir: str, dtype: Any = np.float32):
+    def __init__(self, model_dir: str, dtype: Any = np.float64):
         self.weights = load_weights(model_dir, dtype)
         self.config = self.weights.config
 

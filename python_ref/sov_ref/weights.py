@@ -205,7 +205,7 @@ def _take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dty
     return np.ascontiguousarray(t, dtype=dtype)
 
 
-def build_weights(config: TextConfig, tensors: dict[str, np.ndarray], dtype: Any = np.float32) -> Weights:
+def build_weights(config: TextConfig, tensors: dict[str, np.ndarray], dtype: Any = np.float64) -> Weights:
     """Pick, shape-check and convert every tensor the config needs; reject unknown text tensors."""
     names = list(tensors)
     prefix = _text_prefix(names)
@@ -241,7 +241,7 @@ def build_weights(config: TextConfig, tensors: dict[str, np.ndarray], dtype: Any
     return Weights(config=config, globals=glob, layers=layers, lm_head=lm_head)
 
 
-def load_weights(model_dir: str, dtype: Any = np.float32) -> Weights:
+def load_weights(model_dir: str, dtype: Any = np.float64) -> Weights:
     config = read_config(model_dir)
     return build_weights(config, read_checkpoint_tensors(model_dir), dtype)
 

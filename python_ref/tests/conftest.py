@@ -34,13 +34,13 @@ class Fixture:
     def tokens(self) -> np.ndarray:
         return self.cases["tokens"]
 
-    def weights(self, dtype=np.float32):
+    def weights(self, dtype=np.float64):
         key = np.dtype(dtype).name
         if key not in self._weights:
             self._weights[key] = sov_ref.load_weights(self.path, dtype)
         return self._weights[key]
 
-    def result(self, dtype=np.float32):
+    def result(self, dtype=np.float64):
         """The reference forward over the fixture tokens (cached: the model is immutable)."""
         key = np.dtype(dtype).name
         if key not in self._results:
