@@ -20,7 +20,7 @@ from conftest import PY_REF, get_fixture, max_abs
 def _clone(fx, tmp_path, config=None, tensors=None) -> str:
     """A copy of a fixture model with an edited config and/or tensor dict."""
     out = tmp_path / "model"
-    out.mkdir()
+    out.mkdir(parents=True)
     with open(os.path.join(fx.path, "config.json")) as f:
         cfg = json.load(f)
     with open(out / "config.json", "w") as f:
@@ -59,6 +59,29 @@ def test_multimodal_layout_with_nested_text_config_and_unused_shared_kv_weights(
 
     path = _clone(fx, tmp_path, nest, relabel)
     assert max_abs(_logits(path, fx.tokens), fx.result().logits) == 0.0
+
+
+def test_untied_lm_head(tmp_path):
+    fx = get_fixture("dense_style")
+    untie = lambda c: dict(c, tie_word_embeddings=False)  # noqa: E731
+    with pytest.raises(sov_ref.CheckpointError, match="missing tensor lm_head.weight"):
+        sov_ref.load_weights(_clone(fx, tmp_path / "a", config=untie))
+
+    def add_head(t):
+        t["lm_head.weight"] = t["model.embed_tokens.weight"].copy()
+        return t
+
+    path = _clone(fx, tmp_path / "b", config=untie, tensors=add_head)
+    assert max_abs(_logits(path, fx.tokens), fx.result().logits) == 0.0
+
+
+def test_multimodal_config_ties_by_the_outer_flag():
+    """Gemma4ForConditionalGeneration ties by its own (outer) config; text_config's flag is not consulted."""
+    text = {"num_hidden_layers": 2, "tie_word_embeddings": False}
+    assert parse_config({"model_type": "gemma4", "text_config": text}).tie_word_embeddings
+    assert not parse_config({"model_type": "gemma4", "text_config": text,
+                             "tie_word_embeddings": False}).tie_word_embeddings
+    assert not parse_config(text).tie_word_embeddings
 
 
 def test_bf16_checkpoint_is_widened_exactly(tmp_path):
