@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const graph::Graph& g
   SOV_ASSIGN_OR_RETURN(ex->kv_, KvCache::Create(ex->prefill_.caches, opts.prefill_rows,
                                                 opts.context));
   ex->tbb_arena_ = std::make_unique<tbb::task_arena>(
-      opts.threads > 0 ? opts.threads : tbb::task_arena::automatic);
+      opts.threads > 0 ? opts.threads : static_cast<int>(tbb::task_arena::automatic));
   return ex;
 }
 

@@ -22,6 +22,7 @@ namespace {
 struct Uses {
   std::vector<std::vector<int32_t>> consumers;  // per value: nodes reading it (direct)
   std::vector<bool> pinned;                     // outputs and taps: must stay materialised
+  std::vector<bool> output;                     // graph outputs: must survive the step
   std::vector<bool> viewed;                     // some view reads it
 };
 
@@ -30,6 +31,7 @@ Uses ComputeUses(const Graph& g, const std::vector<bool>& dead) {
   u.consumers.assign(g.values.size(), {});
   u.pinned.assign(g.values.size(), false);
   u.viewed.assign(g.values.size(), false);
+  u.output.assign(g.values.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (dead[i]) continue;
     for (int32_t v : g.nodes[i].inputs) u.consumers[v].push_back(static_cast<int32_t>(i));
@@ -37,7 +39,7 @@ Uses ComputeUses(const Graph& g, const std::vector<bool>& dead) {
   for (const Value& v : g.values) {
     if (v.is_view()) u.viewed[v.base] = true;
   }
-  for (const OutputDecl& o : g.outputs) u.pinned[o.value] = true;
+  for (const OutputDecl& o : g.outputs) u.pinned[o.value] = u.output[o.value] = true;
   for (const TapDecl& t : g.taps) u.pinned[t.value] = true;
   return u;
 }
@@ -49,8 +51,9 @@ bool Producer(const Graph& g, const std::vector<bool>& dead, int32_t v, OpKind o
 }
 
 // The value dies at node i: nothing after i reads it (directly or via a view).
+// Taps do not keep a value alive: they are recorded when it is produced.
 bool DiesAt(const Graph& g, const Uses& u, int32_t v, int32_t i) {
-  if (u.pinned[v] || u.viewed[v] || g.values[v].is_view()) return false;
+  if (u.output[v] || u.viewed[v] || g.values[v].is_view()) return false;
   for (int32_t c : u.consumers[v]) {
     if (c > i) return false;
   }
@@ -90,12 +93,17 @@ int FuseAddRMSNorm(Graph& g, int* with_next) {
       if (post.group_dim != g.values[normed].cols || !OnlyConsumer(u, normed, i)) continue;
       if (normed == x || !DiesAt(g, u, x, i)) continue;
       const int32_t sum = add.outputs[0];
-      // Optional: the first full-width RMSNorm reading the sum, same eps.
+      // Optional: the first full-width RMSNorm reading the sum, same eps --
+      // unless that norm is itself the post-norm of a later residual Add
+      // (MoE: post_ffn_norm after the expert sum), which fuses better there.
       int32_t next = -1;
       for (int32_t c : u.consumers[sum]) {
         const Node& r = g.nodes[c];
+        const int32_t ry = r.outputs.empty() ? -1 : r.outputs[0];
+        const bool post_norm_of_add = ry >= 0 && u.consumers[ry].size() == 1 &&
+                                      g.nodes[u.consumers[ry][0]].op == OpKind::kAdd;
         if (r.op == OpKind::kRMSNorm && r.group_dim == g.values[sum].cols && r.eps == post.eps &&
-            r.inputs[0] == sum) {
+            r.inputs[0] == sum && !post_norm_of_add) {
           next = c;
           break;
         }
