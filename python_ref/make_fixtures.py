@@ -9,7 +9,10 @@ For each fixture, tests/fixtures/<name>/ gets:
                                    residual f32 [L,T,H] (output of each decoder layer, via forward hooks);
                                    logits f32 [T,V]; ple f32 [T,L,P] (PLE models); decode_prefix int32 [1];
                                    decode_logits f32 [T-k,V] (prefill k tokens, then one at a time);
-                                   MoE models: expert_ids int32 [L,T,K], expert_weights f32 [L,T,K]
+                                   MoE models: expert_ids int32 [L,T,K], expert_weights f32 [L,T,K];
+                                   per layer l: q.l [T,nq,d] and k.l [T,nkv,d] after norm + RoPE, v.l
+                                   [T,nkv,d] after v_norm (k/v only on layers computing K/V), attn.l
+                                   [T,nq·d] attention output before o_proj
   meta.json                        versions, seed, description, self-consistency figures
 Deterministic: fixed seeds, one CPU thread, weights drawn in sorted-name order.
 """
@@ -110,17 +113,38 @@ def _randomise(model, gen) -> None:
 
 
 def _record_forward(model, input_ids):
-    """Full-sequence forward with hooks: embeddings, per-layer residual, PLE inputs, router choices."""
+    """Full-sequence forward with hooks: embeddings, per-layer residual, PLE inputs, router choices, and the
+    attention internals (q and k after norm + RoPE, v after v_norm, the attention output before o_proj)."""
     import torch
+    from transformers.models.gemma4 import modeling_gemma4
 
     layers = model.model.layers
     residual: list = [None] * len(layers)
     ple: list = [None] * len(layers)
     experts: list = [None] * len(layers)
-    store: dict = {}
+    attn: list = [dict() for _ in layers]
+    store: dict = {"layer": None}
     hooks = [model.model.embed_tokens.register_forward_hook(
         lambda m, a, out: store.__setitem__("emb", out.detach().clone()))]
+
+    # q and k are RoPE'd inline in the attention forward: record the calls (q first, then k if computed).
+    original_rope = modeling_gemma4.apply_rotary_pos_emb
+
+    def recording_rope(x, cos, sin, unsqueeze_dim=1):
+        y = original_rope(x, cos, sin, unsqueeze_dim=unsqueeze_dim)
+        slot = attn[store["layer"]]
+        slot["k" if "q" in slot else "q"] = y[0].detach().clone()  # [T, heads, d]
+        return y
+
     for i, layer in enumerate(layers):
+        hooks.append(layer.self_attn.register_forward_pre_hook(
+            lambda m, args, i=i: store.__setitem__("layer", i)))
+        hooks.append(layer.self_attn.o_proj.register_forward_pre_hook(
+            lambda m, args, i=i: attn[i].__setitem__("attn", args[0][0].detach().clone())))
+        if getattr(layer.self_attn, "v_norm", None) is not None:
+            hooks.append(layer.self_attn.v_norm.register_forward_hook(
+                lambda m, args, out, i=i: attn[i].__setitem__("v", out[0].detach().clone())))
+
         def post(m, args, out, i=i):
             residual[i] = (out[0] if isinstance(out, tuple) else out).detach().clone()
 
@@ -135,10 +159,12 @@ def _record_forward(model, input_ids):
                 _, weights, index = out
                 experts[i] = (index.detach().clone(), weights.detach().clone(), out[0].detach().clone())
             hooks.append(layer.router.register_forward_hook(route))
+    modeling_gemma4.apply_rotary_pos_emb = recording_rope
     try:
         with torch.no_grad():
             out = model(input_ids=input_ids, use_cache=False, output_hidden_states=True)
     finally:
+        modeling_gemma4.apply_rotary_pos_emb = original_rope
         for h in hooks:
             h.remove()
     with torch.no_grad():
@@ -150,6 +176,9 @@ def _record_forward(model, input_ids):
         "residual": torch.stack([r[0] for r in residual]).numpy(),
         "hidden_states_last": out.hidden_states[-1][0].numpy(),
     }
+    for i, slot in enumerate(attn):
+        for key, value in slot.items():
+            rec[f"{key}.{i}"] = value.numpy()
     if ple[0] is not None:
         rec["ple"] = torch.stack([p[0] for p in ple], dim=1).numpy()  # [T, L, P]
     if experts[0] is not None:
@@ -226,8 +255,8 @@ def build_fixture(name: str, out_dir: str) -> dict:
         "decode_prefix": np.array([prefix], dtype=np.int32),
         "decode_logits": decode.astype(np.float32),
     }
-    for key in ("ple", "expert_ids", "expert_weights"):
-        if key in rec:
+    for key in rec:
+        if key in ("ple", "expert_ids", "expert_weights") or key.split(".")[0] in ("q", "k", "v", "attn"):
             cases[key] = rec[key]
     save_file({k: np.ascontiguousarray(v) for k, v in cases.items()}, os.path.join(target, "cases.safetensors"))
 

@@ -69,6 +69,21 @@ def test_residual_after_every_layer_matches(fixture):
         assert delta <= bound, f"{fixture.name} layer {layer}: max |Δ| {delta:.3e} > {bound:.3e}"
 
 
+def test_attention_internals_match(fixture):
+    """q/k after norm + RoPE, v after v_norm, attention output: pinpoints a mismatch inside a layer."""
+    cfg, traces, c = fixture.weights().config, fixture.result().traces, fixture.cases
+    t = len(fixture.tokens)
+    for spec, trace in zip(cfg.layers, traces):
+        i = spec.index
+        assert c[f"q.{i}"].shape == (t, cfg.num_heads, spec.head_dim)
+        assert (f"k.{i}" in c) == (f"v.{i}" in c) == spec.owns_kv, f"layer {i}: K/V recorded iff computed"
+        names = ["q", "attn"] + (["k", "v"] if spec.owns_kv else [])
+        for name in names:
+            want = c[f"{name}.{i}"]
+            delta = max_abs(trace[name], want)
+            assert delta <= _rel_bound(want), f"{fixture.name} layer {i} {name}: max |Δ| {delta:.3e}"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_embeddings_are_exact(fixture, dtype):
     got = fixture.result(dtype).embeddings.astype(np.float32)
