@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -9,6 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/api.h"
+#include "models/gemma4/builder.h"
 #include "models/gemma4/tensor_table.h"
 #include "quant/float16.h"
 #include "runtime/check.h"
@@ -60,56 +63,6 @@ bool IsDir(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
-
-// ---- tensors ----------------------------------------------------------------
-
-absl::StatusOr<std::vector<float>> ToF32(const SafetensorsTensor& t, const std::string& name,
-                                         bool round_bf16) {
-  const int64_t n = t.numel();
-  std::vector<float> out(static_cast<size_t>(n));
-  if (!t.dtype.has_value())
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor ", name, " has unsupported dtype ", t.dtype_name));
-  switch (*t.dtype) {
-    case DType::kF32:
-      std::memcpy(out.data(), t.data, static_cast<size_t>(n) * 4);
-      break;
-    case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = Bf16ToFp32(h);
-      }
-      break;
-    case DType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = Fp16ToFp32(h);
-      }
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("tensor ", name, " has dtype ", t.dtype_name,
-                                                     ", expected F32, BF16 or F16"));
-  }
-  if (round_bf16)
-    for (float& v : out) v = Bf16ToFp32(Fp32ToBf16(v));
-  return out;
-}
-
-// bf16 copy of a float-typed tensor (the bf16-weight path).
-absl::StatusOr<std::vector<uint8_t>> ToBf16Bytes(const SafetensorsTensor& t,
-                                                 const std::string& name) {
-  SOV_ASSIGN_OR_RETURN(std::vector<float> f, ToF32(t, name, false));
-  std::vector<uint8_t> out(f.size() * 2);
-  for (size_t i = 0; i < f.size(); ++i) {
-    uint16_t h = Fp32ToBf16(f[i]);
-    std::memcpy(out.data() + 2 * i, &h, 2);
-  }
-  return out;
-}
-
-std::string Joined(const std::vector<int64_t>& s) { return ShapeString(s); }
 
 }  // namespace
 
@@ -199,6 +152,40 @@ absl::StatusOr<ModelConfig> Gemma4ConfigFromJson(const nlohmann::json& j) {
     if (!c.layer_types.empty()) c.layer_types.back() = LayerType::kFull;
   }
 
+  // per_layer_config (newer transformers): {"5": {"head_dim": 512, "num_key_value_heads": 2}}.
+  // Only head_dim and num_key_value_heads are read by the text decoder.
+  {
+    const nlohmann::json* plc = nullptr;
+    SOV_CFG(plc, GetObjectOrNull(j, "per_layer_config"));
+    if (plc != nullptr) {
+      c.has_layer_overrides = true;
+      c.layer_head_dim.assign(c.num_layers > 0 ? c.num_layers : 0, 0);
+      c.layer_kv_heads.assign(c.num_layers > 0 ? c.num_layers : 0, 0);
+      for (auto it = plc->begin(); it != plc->end(); ++it) {
+        const std::string& k = it.key();
+        int64_t idx = -1;
+        try {
+          size_t used = 0;
+          idx = std::stoll(k, &used);
+          if (used != k.size()) idx = -1;
+        } catch (...) {
+          idx = -1;
+        }
+        if (idx < 0 || idx >= c.num_layers || !it.value().is_object())
+          return absl::InvalidArgumentError(absl::StrCat(
+              "config: per_layer_config key \"", k, "\" must name a layer in [0, ", c.num_layers,
+              ") and hold an object"));
+        const std::string where = absl::StrCat("per_layer_config[", k, "].");
+        auto hd = GetIntOr(it.value(), "head_dim", 0);
+        if (!hd.ok()) return absl::InvalidArgumentError(absl::StrCat("config: ", where, hd.status().message()));
+        auto kv = GetIntOr(it.value(), "num_key_value_heads", 0);
+        if (!kv.ok()) return absl::InvalidArgumentError(absl::StrCat("config: ", where, kv.status().message()));
+        c.layer_head_dim[idx] = *hd;
+        c.layer_kv_heads[idx] = *kv;
+      }
+    }
+  }
+
   // rope_parameters per layer type.
   c.rope_sliding = RopeConfig{RopeType::kDefault, 10000.0, 1.0, 1.0};
   c.rope_full = RopeConfig{RopeType::kProportional, 1e6, 0.25, 1.0};
@@ -280,13 +267,56 @@ absl::StatusOr<float*> Gemma4Weights::MutableMatrixF32(std::string_view name) {
 
 // ---- Loading ------------------------------------------------------------------------
 
+namespace {
+
+// Element i of an F32/BF16/F16 buffer as float.
+float LoadElem(const void* data, DType t, int64_t i) {
+  switch (t) {
+    case DType::kF32: {
+      float f;
+      std::memcpy(&f, static_cast<const uint8_t*>(data) + 4 * i, 4);
+      return f;
+    }
+    case DType::kBF16: {
+      uint16_t h;
+      std::memcpy(&h, static_cast<const uint8_t*>(data) + 2 * i, 2);
+      return Bf16ToFp32(h);
+    }
+    case DType::kF16: {
+      uint16_t h;
+      std::memcpy(&h, static_cast<const uint8_t*>(data) + 2 * i, 2);
+      return Fp16ToFp32(h);
+    }
+    default:
+      SOV_CHECK(false) << "LoadElem on " << Name(t);
+      return 0.0f;
+  }
+}
+
+// bf16 copy of `n` F32/F16 elements (the bf16-weight path).
+std::vector<uint8_t> ToBf16(const void* data, DType t, int64_t n) {
+  std::vector<uint8_t> out(static_cast<size_t>(n) * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h = Fp32ToBf16(LoadElem(data, t, i));
+    std::memcpy(out.data() + 2 * i, &h, 2);
+  }
+  return out;
+}
+
+absl::Status InDir(const std::string& dir, const absl::Status& s) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(dir, ": ", s.message()));
+}
+
+}  // namespace
+
 class Gemma4Loader {
  public:
-  static absl::Status Fill(const ModelConfig& c, const SafetensorsReader& r, const LoadOptions& opt,
+  static absl::Status Fill(const ModelConfig& c, WeightStore& store, const LoadOptions& opt,
                            const std::string& dir, Gemma4Weights& w) {
     // Which prefix this checkpoint uses (text-only save vs multimodal).
     std::string prefix = "model.";
-    for (const std::string& n : r.names())
+    for (const std::string& n : store.reader().names())
       if (n.rfind("model.language_model.", 0) == 0) prefix = "model.language_model.";
 
     for (const gemma4::TensorInfo& info : gemma4::TensorTable()) {
@@ -297,9 +327,8 @@ class Gemma4Loader {
         if (p == Presence::kIgnored || p == Presence::kAbsent) continue;
         const std::string hf = prefix + gemma4::HfName(info.id, layer);
         const std::string key = gemma4::GgufName(info.id, layer);
-        const SafetensorsTensor* t = r.Find(hf);
-        if (t == nullptr) {
-          if (info.id == TensorId::kLayerScalar) {  // optional: HF initialises it to 1
+        if (!store.Has(hf)) {
+          if (p == Presence::kOptional) {  // layer_scalar: HF initialises it to 1
             w.vectors_[key] = {1.0f};
             continue;
           }
@@ -308,69 +337,50 @@ class Gemma4Loader {
                                                   ") required by config.json"));
         }
         const std::vector<int64_t> want = gemma4::Shape(c, info.id, layer);
-        bool ok = t->shape == want;
-        if (info.id == TensorId::kLayerScalar) ok = t->numel() == 1 && t->shape.size() <= 1;
-        if (!ok)
-          return absl::InvalidArgumentError(absl::StrCat(dir, ": tensor ", hf, " has shape ",
-                                                         Joined(t->shape), ", expected ",
-                                                         Joined(want)));
-        if (!t->dtype.has_value() || (*t->dtype != DType::kF32 && *t->dtype != DType::kBF16 &&
-                                      *t->dtype != DType::kF16))
-          return absl::InvalidArgumentError(absl::StrCat(dir, ": tensor ", hf, " has dtype ",
-                                                         t->dtype_name,
-                                                         ", expected F32, BF16 or F16"));
         if (want.size() == 1) {
-          SOV_ASSIGN_OR_RETURN(w.vectors_[key], ToF32(*t, hf, opt.bf16_weights));
+          absl::StatusOr<const float*> v = store.F32Copy(hf, want);
+          if (!v.ok()) return InDir(dir, v.status());
+          std::vector<float> f(*v, *v + want[0]);
+          if (opt.bf16_weights)
+            for (float& x : f) x = Bf16ToFp32(Fp32ToBf16(x));
+          w.vectors_[key] = std::move(f);
         } else if (want.size() == 2) {
-          SOV_RETURN_IF_ERROR(AddMatrix(*t, hf, key, opt, w));
+          absl::StatusOr<kernels::WeightView> v = store.Matrix(hf, want[0], want[1]);
+          if (!v.ok()) return InDir(dir, v.status());
+          Gemma4Weights::Matrix2D m;
+          m.view = *v;
+          if (opt.bf16_weights && m.view.dtype != DType::kBF16) {
+            m.owned = ToBf16(m.view.data, m.view.dtype, want[0] * want[1]);
+            m.view.dtype = DType::kBF16;
+            m.view.row_bytes = RowBytes(DType::kBF16, want[1]);
+          }
+          auto [it, ins] = w.matrices_.insert_or_assign(key, std::move(m));
+          if (!it->second.owned.empty()) it->second.view.data = it->second.owned.data();
         } else {
-          SOV_RETURN_IF_ERROR(AddStack(*t, hf, key, opt, w));
+          absl::StatusOr<TensorView> t = store.Tensor(hf, want);
+          if (!t.ok()) return InDir(dir, t.status());
+          Gemma4Weights::Stack3D st;
+          DType dt = t->dtype;
+          const uint8_t* base = static_cast<const uint8_t*>(t->data);
+          if (opt.bf16_weights && dt != DType::kBF16) {
+            st.owned = ToBf16(t->data, dt, t->numel());
+            dt = DType::kBF16;
+          }
+          auto [it, ins] = w.stacks_.insert_or_assign(key, std::move(st));
+          Gemma4Weights::Stack3D& s3 = it->second;
+          if (!s3.owned.empty()) base = s3.owned.data();
+          const size_t rb = RowBytes(dt, want[2]);
+          for (int64_t e = 0; e < want[0]; ++e) {
+            kernels::WeightView v;
+            v.data = base + static_cast<size_t>(e) * static_cast<size_t>(want[1]) * rb;
+            v.dtype = dt;
+            v.rows = want[1];
+            v.cols = want[2];
+            v.row_bytes = rb;
+            s3.views.push_back(v);
+          }
         }
       }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  static absl::Status AddMatrix(const SafetensorsTensor& t, const std::string& hf,
-                                const std::string& key, const LoadOptions& opt, Gemma4Weights& w) {
-    Gemma4Weights::Matrix2D m;
-    m.view.rows = t.shape[0];
-    m.view.cols = t.shape[1];
-    m.view.dtype = *t.dtype;
-    m.view.data = t.data;
-    if (opt.bf16_weights && *t.dtype != DType::kBF16) {
-      SOV_ASSIGN_OR_RETURN(m.owned, ToBf16Bytes(t, hf));
-      m.view.dtype = DType::kBF16;
-    }
-    m.view.row_bytes = RowBytes(m.view.dtype, m.view.cols);
-    auto [it, inserted] = w.matrices_.emplace(key, std::move(m));
-    if (!it->second.owned.empty()) it->second.view.data = it->second.owned.data();
-    return absl::OkStatus();
-  }
-
-  static absl::Status AddStack(const SafetensorsTensor& t, const std::string& hf,
-                               const std::string& key, const LoadOptions& opt, Gemma4Weights& w) {
-    Gemma4Weights::Stack3D s;
-    DType dt = *t.dtype;
-    const uint8_t* base = t.data;
-    if (opt.bf16_weights && dt != DType::kBF16) {
-      SOV_ASSIGN_OR_RETURN(s.owned, ToBf16Bytes(t, hf));
-      dt = DType::kBF16;
-    }
-    auto [it, inserted] = w.stacks_.emplace(key, std::move(s));
-    Gemma4Weights::Stack3D& st = it->second;
-    if (!st.owned.empty()) base = st.owned.data();
-    const int64_t E = t.shape[0], rows = t.shape[1], cols = t.shape[2];
-    const size_t rb = RowBytes(dt, cols);
-    for (int64_t e = 0; e < E; ++e) {
-      kernels::WeightView v;
-      v.data = base + static_cast<size_t>(e) * static_cast<size_t>(rows) * rb;
-      v.dtype = dt;
-      v.rows = rows;
-      v.cols = cols;
-      v.row_bytes = rb;
-      st.views.push_back(v);
     }
     return absl::OkStatus();
   }
@@ -384,10 +394,10 @@ absl::StatusOr<std::unique_ptr<Gemma4Model>> LoadGemma4(const std::string& dir,
   m->dir = dir;
   SOV_ASSIGN_OR_RETURN(HfConfig hf, ReadHfConfig(dir));
   SOV_ASSIGN_OR_RETURN(m->config, Gemma4ConfigFromHf(hf));
-  SOV_ASSIGN_OR_RETURN(SafetensorsReader r, SafetensorsReader::Open(dir));
-  m->reader = std::make_unique<SafetensorsReader>(std::move(r));
+  SOV_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(dir));
+  m->store = std::make_unique<WeightStore>(std::move(store));
   m->weights = std::make_unique<Gemma4Weights>();
-  SOV_RETURN_IF_ERROR(Gemma4Loader::Fill(m->config, *m->reader, opt, dir, *m->weights));
+  SOV_RETURN_IF_ERROR(Gemma4Loader::Fill(m->config, *m->store, opt, dir, *m->weights));
   return m;
 }
 
@@ -404,6 +414,60 @@ absl::Status CheckTokens(const ModelConfig& c, std::span<const int32_t> tokens) 
                                                      c.vocab_size, ")"));
   }
   return absl::OkStatus();
+}
+
+// ---- Runner --------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Gemma4Runner>> Gemma4Runner::Create(const Gemma4Model& m,
+                                                                   const RunnerOptions& opt) {
+  std::unique_ptr<Gemma4Runner> r(new Gemma4Runner());
+  r->model_ = &m;
+  r->opt_ = opt;
+  gemma4::BuildOptions bo;
+  bo.last_row_only = opt.last_row_only;
+  SOV_ASSIGN_OR_RETURN(r->graph_, gemma4::BuildGraph(m.config, bo));
+  const int64_t t = std::max<int64_t>(opt.max_tokens, 1);
+  r->ex_opt_.prefill_rows = std::min(t, kMaxPrefillRows);
+  r->ex_opt_.context = std::max(opt.context, t);
+  r->ex_opt_.threads = opt.threads;
+  r->ex_opt_.fuse = opt.fuse;
+  SOV_ASSIGN_OR_RETURN(r->ex_, Executor::Create(r->graph_, *m.weights, r->ex_opt_));
+  return r;
+}
+
+absl::StatusOr<std::vector<float>> Gemma4Runner::Logits(std::span<const int32_t> tokens) {
+  SOV_RETURN_IF_ERROR(CheckTokens(model_->config, tokens));
+  ex_->Reset();
+  SOV_ASSIGN_OR_RETURN(sov::Logits l, ex_->Prefill(tokens));
+  return std::move(l.data);
+}
+
+absl::StatusOr<std::vector<int32_t>> Gemma4Runner::Generate(std::span<const int32_t> prompt,
+                                                            int64_t n) {
+  SOV_RETURN_IF_ERROR(CheckTokens(model_->config, prompt));
+  ex_->Reset();
+  std::vector<int32_t> out;
+  if (n <= 0) return out;
+  SOV_ASSIGN_OR_RETURN(sov::Logits l, ex_->Prefill(prompt));
+  int32_t next = static_cast<int32_t>(kernels::Argmax(l.row(l.rows - 1), l.cols));
+  out.push_back(next);
+  while (static_cast<int64_t>(out.size()) < n) {
+    SOV_ASSIGN_OR_RETURN(l, ex_->Decode(next));
+    next = static_cast<int32_t>(kernels::Argmax(l.row(l.rows - 1), l.cols));
+    out.push_back(next);
+  }
+  return out;
+}
+
+std::string Gemma4Runner::DumpPlan(bool full) const {
+  const graph::Plan& p = ex_->prefill_plan();
+  if (full) return p.Dump(ex_opt_.prefill_rows, ex_opt_.context);
+  return absl::StrCat("plan ", p.graph_name, ": ", p.steps.size(), " steps, t_max ", p.t_max,
+                      ", arena ", p.arena_bytes, " bytes (", p.naive_bytes,
+                      " without reuse), KV cache ",
+                      p.KvCacheBytes(ex_opt_.prefill_rows, ex_opt_.context),
+                      " bytes; fused: ", p.fusion.add_rmsnorm, " add+rmsnorm, ", p.fusion.ffn_up,
+                      " ffn-up, ", p.fusion.norm_matmuls, " norm+matmuls\n");
 }
 
 }  // namespace sov

@@ -18,8 +18,10 @@
 #include "graph/weight_provider.h"
 #include "models/gemma4/config.h"
 #include "nlohmann/json.hpp"
+#include "runtime/executor.h"
 #include "runtime/hf_config.h"
 #include "runtime/safetensors.h"
+#include "runtime/weights.h"
 
 namespace sov {
 
@@ -66,7 +68,7 @@ class Gemma4Weights : public graph::WeightProvider {
 struct Gemma4Model {
   std::string dir;
   gemma4::ModelConfig config;
-  std::unique_ptr<SafetensorsReader> reader;  // keeps the mapping alive
+  std::unique_ptr<WeightStore> store;  // keeps the mapping and aligned copies alive
   std::unique_ptr<Gemma4Weights> weights;
 };
 
@@ -76,6 +78,41 @@ absl::StatusOr<std::unique_ptr<Gemma4Model>> LoadGemma4(const std::string& dir,
 
 // Validates token ids against the vocabulary and the context length.
 absl::Status CheckTokens(const gemma4::ModelConfig& c, std::span<const int32_t> tokens);
+
+struct RunnerOptions {
+  int threads = 0;          // 0: oneTBB default
+  int64_t max_tokens = 0;   // longest prompt (prefill bucket, up to kMaxPrefillRows rows)
+  int64_t context = 0;      // most positions a sequence reaches; 0 = max_tokens
+  bool fuse = true;
+  bool last_row_only = false;  // graph computes only the last row's logits
+};
+
+// Model -> graph -> compiled plans -> executor, for the CLI and tests.
+class Gemma4Runner {
+ public:
+  static constexpr int64_t kMaxPrefillRows = 256;
+
+  static absl::StatusOr<std::unique_ptr<Gemma4Runner>> Create(const Gemma4Model& m,
+                                                              const RunnerOptions& opt);
+
+  // Logits [T, V] of `tokens` as one fresh sequence (prefill from position 0).
+  absl::StatusOr<std::vector<float>> Logits(std::span<const int32_t> tokens);
+  // Greedy continuation: prefill `prompt`, then n argmax decode steps.
+  absl::StatusOr<std::vector<int32_t>> Generate(std::span<const int32_t> prompt, int64_t n);
+  // The prefill plan (summary, or every step with --dump).
+  std::string DumpPlan(bool full) const;
+
+  Executor& executor() { return *ex_; }
+  const graph::Graph& graph() const { return graph_; }
+
+ private:
+  Gemma4Runner() = default;
+  const Gemma4Model* model_ = nullptr;
+  RunnerOptions opt_;
+  ExecutorOptions ex_opt_;
+  graph::Graph graph_;
+  std::unique_ptr<Executor> ex_;
+};
 
 }  // namespace sov
 

@@ -141,6 +141,36 @@ TEST(Gemma4HfConfig, ErrorsNameTheKey) {
             std::string::npos);
 }
 
+TEST(Gemma4HfConfig, PerLayerConfigOverrides) {
+  // transformers >= 5 writes the full-layer geometry as per_layer_config.
+  absl::StatusOr<ModelConfig> c = FromText(R"({"model_type": "gemma4_text",
+      "num_hidden_layers": 4, "vocab_size": 300, "hidden_size": 64,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "hidden_size_per_layer_input": 0, "attention_k_eq_v": true,
+      "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+      "per_layer_config": {"1": {"head_dim": 32, "num_key_value_heads": 1},
+                           "3": {"head_dim": 32, "num_key_value_heads": 1}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->layers[1].head_dim, 32);
+  EXPECT_EQ(c->layers[1].n_kv_heads, 1);
+  EXPECT_EQ(c->layers[2].head_dim, 16);
+  EXPECT_EQ(c->layers[2].n_kv_heads, 2);
+  EXPECT_TRUE(c->layers[3].k_eq_v);
+
+  // An empty per_layer_config means no overrides at all (not the 512 default).
+  c = FromText(R"({"model_type": "gemma4_text", "num_hidden_layers": 2, "vocab_size": 300,
+      "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "per_layer_config": {}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->layers[1].head_dim, 16);
+
+  c = FromText(R"({"model_type": "gemma4_text", "num_hidden_layers": 2, "vocab_size": 300,
+      "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+      "per_layer_config": {"7": {"head_dim": 32}}})");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("per_layer_config"), std::string::npos) << c.status();
+}
+
 TEST(Gemma4HfConfig, CheckTokens) {
   ModelConfig c = gemma4::Gemma4E2B();
   std::vector<int32_t> ok = {2, 818, 5};

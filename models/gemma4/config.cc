@@ -103,6 +103,19 @@ absl::Status ModelConfig::Validate() const {
     if (!IsValid(layer_types[i])) return Bad(absl::StrCat("layer_types[", i, "]"), "is invalid");
   bool any_sliding = false;
   for (LayerType t : layer_types) any_sliding |= (t == LayerType::kSliding);
+  if (has_layer_overrides) {
+    if (static_cast<int64_t>(layer_head_dim.size()) != num_layers ||
+        static_cast<int64_t>(layer_kv_heads.size()) != num_layers)
+      return Bad("per_layer_config", "override vectors do not match num_hidden_layers");
+    for (int64_t l = 0; l < num_layers; ++l) {
+      if (layer_head_dim[l] < 0)
+        return Bad(absl::StrCat("per_layer_config[", l, "].head_dim"),
+                   absl::StrCat("must be > 0, got ", layer_head_dim[l]));
+      if (layer_kv_heads[l] < 0)
+        return Bad(absl::StrCat("per_layer_config[", l, "].num_key_value_heads"),
+                   absl::StrCat("must be > 0, got ", layer_kv_heads[l]));
+    }
+  }
   if (any_sliding) SOV_RETURN_IF_ERROR(Positive("sliding_window", sliding_window));
   if (num_heads % num_kv_heads != 0)
     return Bad("num_key_value_heads", absl::StrCat(num_kv_heads, " does not divide num_attention_heads ",
@@ -145,10 +158,20 @@ absl::Status ModelConfig::Finalize() {
     LayerConfig& lc = layers[l];
     lc.type = layer_types[l];
     const bool full = lc.type == LayerType::kFull;
-    lc.head_dim = full ? global_head_dim : head_dim;
-    // HF: num_global_key_value_heads applies only to full layers of k_eq_v models.
-    lc.n_kv_heads = (full && attention_k_eq_v && num_global_kv_heads > 0) ? num_global_kv_heads
-                                                                           : num_kv_heads;
+    if (has_layer_overrides) {
+      lc.head_dim = layer_head_dim[l] > 0 ? layer_head_dim[l] : head_dim;
+      lc.n_kv_heads = layer_kv_heads[l] > 0 ? layer_kv_heads[l] : num_kv_heads;
+    } else {
+      lc.head_dim = full ? global_head_dim : head_dim;
+      // HF: num_global_key_value_heads applies only to full layers of k_eq_v models.
+      lc.n_kv_heads = (full && attention_k_eq_v && num_global_kv_heads > 0) ? num_global_kv_heads
+                                                                             : num_kv_heads;
+    }
+    if (lc.head_dim % 2 != 0)
+      return Bad(absl::StrCat("head_dim of layer ", l), absl::StrCat("must be even, got ", lc.head_dim));
+    if (num_heads % lc.n_kv_heads != 0)
+      return Bad(absl::StrCat("num_key_value_heads of layer ", l),
+                 absl::StrCat(lc.n_kv_heads, " does not divide num_attention_heads ", num_heads));
     lc.owns_kv = l < first_shared;
     lc.kv_source = l;
     if (!lc.owns_kv) {
@@ -169,12 +192,26 @@ absl::Status ModelConfig::Finalize() {
     lc.ffn_dim = intermediate_size * ((use_double_wide_mlp && !lc.owns_kv) ? 2 : 1);
     lc.moe = enable_moe;
   }
-  // A shared layer reads its donor's cache with its own query heads.
+  // A shared layer attends over its donor's K/V: the donor's KV heads, and the
+  // head size must agree (its own q has that size).
   for (int64_t l = 0; l < num_layers; ++l) {
     const LayerConfig& src = layers[layers[l].kv_source];
-    if (layers[l].n_kv_heads != src.n_kv_heads || layers[l].head_dim != src.head_dim)
-      return Bad("layer_types", absl::StrCat("layer ", l, " and its KV source ",
-                                             layers[l].kv_source, " disagree on KV geometry"));
+    if (layers[l].head_dim != src.head_dim)
+      return Bad("layer_types", absl::StrCat("layer ", l, " (head_dim ", layers[l].head_dim,
+                                             ") reads the K/V of layer ", layers[l].kv_source,
+                                             " (head_dim ", src.head_dim, ")"));
+    layers[l].n_kv_heads = src.n_kv_heads;
+  }
+  // HF builds one RoPE table per layer type, from one head size.
+  for (int64_t l = 0; l < num_layers; ++l) {
+    for (int64_t j = 0; j < l; ++j) {
+      if (layers[j].type == layers[l].type && layers[j].head_dim != layers[l].head_dim)
+        return Bad("per_layer_config",
+                   absl::StrCat("gives layers ", j, " and ", l, " of type ",
+                                std::string(LayerTypeName(layers[l].type)),
+                                " different head dims (", layers[j].head_dim, " vs ",
+                                layers[l].head_dim, ")"));
+    }
   }
   return absl::OkStatus();
 }

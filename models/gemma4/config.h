@@ -86,6 +86,14 @@ struct ModelConfig {
   int32_t bos_token_id = 2;
   int32_t eos_token_id = 1;
 
+  // Per-layer geometry overrides (HF `per_layer_config`, newer transformers):
+  // when `has_layer_overrides`, layer l uses layer_head_dim[l] / layer_kv_heads[l]
+  // where non-zero and head_dim / num_key_value_heads otherwise, and the
+  // global_head_dim / num_global_key_value_heads fields are not consulted.
+  bool has_layer_overrides = false;
+  std::vector<int64_t> layer_head_dim;  // size num_layers when has_layer_overrides
+  std::vector<int64_t> layer_kv_heads;  // size num_layers when has_layer_overrides
+
   // Derived by Finalize().
   std::vector<LayerConfig> layers;
 
