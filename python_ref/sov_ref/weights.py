@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import TextConfig, LayerSpec, parse_config
+from .config import TextConfig, parse_config
 
 
 class CheckpointError(ValueError):
@@ -247,4 +247,4 @@ def load_weights(model_dir: str, dtype: Any = np.float64) -> Weights:
 
 
 __all__ = ["CheckpointError", "Weights", "TensorSpec", "GLOBAL_TENSORS", "LAYER_TENSORS", "read_safetensors",
-           "read_checkpoint_tensors", "read_config", "build_weights", "load_weights", "LayerSpec"]
+           "read_checkpoint_tensors", "read_config", "build_weights", "load_weights"]
