@@ -8,14 +8,31 @@
 
 #include "quant/blocks.h"
 #include "quant/float16.h"
+#include "runtime/check.h"
 
 namespace sov::quant_internal {
 namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;
+constexpr int kMaxFitN = 32;  // sub-block sizes: 32 (Q4_K, Q5_K), 16 (Q6_K)
 
 inline int ClampInt(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 inline int MinInt(int a, int b) { return a < b ? a : b; }
+
+// memcmp(a, b, n) == 0 for n a multiple of 8, without a library call (the
+// candidate vectors are 16 or 32 bytes and compared once per search step).
+inline bool SameBytes(const void* a, const void* b, int n) {
+  const auto* pa = static_cast<const uint8_t*>(a);
+  const auto* pb = static_cast<const uint8_t*>(b);
+  uint64_t diff = 0;
+  for (int i = 0; i < n; i += 8) {
+    uint64_t u, v;
+    std::memcpy(&u, pa + i, 8);
+    std::memcpy(&v, pb + i, 8);
+    diff |= u ^ v;
+  }
+  return diff == 0;
+}
 
 // Packs eight 6-bit scales and mins (spec §5.1). Bytes 0..7 are assigned by
 // the j < 4 iterations before the j >= 4 iterations OR their top bits in.
@@ -34,8 +51,14 @@ void PackScalesK4(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
 
 }  // namespace
 
+// Speed without changing a bit: the element-wise parts (levels, products,
+// squared residuals) go through small arrays in loops the compiler may
+// vectorize, and only the sums stay sequential, in index order. A search step
+// whose levels equal the previous step's is skipped: it would reproduce the
+// previous step's sums exactly, and an equal error never wins (strict <).
 float MakeQkxQuants(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min,
                     uint8_t* laux, float rmin, float rdelta, int nstep, bool strict_degenerate) {
+  SOV_CHECK(n <= kMaxFitN && n % 8 == 0) << "fit of " << n << " values";
   float min = x[0];
   float max = x[0];
   float sum_w = w[0];
@@ -54,26 +77,44 @@ float MakeQkxQuants(int n, int nmax, const float* x, const float* w, uint8_t* L,
     *neg_min = -min;
     return 0.f;
   }
+  // x - min. Note that ggml's later steps use the min of the best fit so far
+  // (both here and in the iscale denominator), so this is refreshed on accept.
+  float xm[kMaxFitN];
+  for (int i = 0; i < n; ++i) xm[i] = x[i] - min;
+  float t0[kMaxFitN], t1[kMaxFitN], t2[kMaxFitN];
+
   float iscale = nmax / (max - min);
   float scale = 1 / iscale;
-  float best_error = 0;
   for (int i = 0; i < n; ++i) {
-    const int l = NearestInt(iscale * (x[i] - min));
+    const int l = NearestInt(iscale * xm[i]);
     L[i] = static_cast<uint8_t>(ClampInt(l, 0, nmax));
+  }
+  for (int i = 0; i < n; ++i) {
     float diff = scale * L[i] + min - x[i];
     diff = diff * diff;
-    best_error += w[i] * diff;
+    t0[i] = w[i] * diff;
   }
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) best_error += t0[i];
+
+  uint8_t prev[kMaxFitN];
   for (int is = 0; is <= nstep; ++is) {
     iscale = (rmin + rdelta * is + nmax) / (max - min);
+    for (int i = 0; i < n; ++i) laux[i] = static_cast<uint8_t>(ClampInt(NearestInt(iscale * xm[i]), 0, nmax));
+    if (is > 0 && SameBytes(laux, prev, n)) continue;
+    std::memcpy(prev, laux, static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const int l = laux[i];
+      const float wl = w[i] * l;
+      t0[i] = wl;
+      t1[i] = wl * l;
+      t2[i] = wl * x[i];
+    }
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = ClampInt(NearestInt(iscale * (x[i] - min)), 0, nmax);
-      laux[i] = static_cast<uint8_t>(l);
-      const float wi = w[i];
-      sum_l += wi * l;
-      sum_l2 += wi * l * l;
-      sum_xl += wi * l * x[i];
+      sum_l += t0[i];
+      sum_l2 += t1[i];
+      sum_xl += t2[i];
     }
     const float D = sum_w * sum_l2 - sum_l * sum_l;
     if (D > 0) {
@@ -83,17 +124,19 @@ float MakeQkxQuants(int n, int nmax, const float* x, const float* w, uint8_t* L,
         this_min = 0;
         this_scale = sum_xl / sum_l2;
       }
-      float cur_error = 0;
       for (int i = 0; i < n; ++i) {
         float diff = this_scale * laux[i] + this_min - x[i];
         diff = diff * diff;
-        cur_error += w[i] * diff;
+        t0[i] = w[i] * diff;
       }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) cur_error += t0[i];
       if (cur_error < best_error) {
         std::memcpy(L, laux, static_cast<size_t>(n));
         best_error = cur_error;
         scale = this_scale;
         min = this_min;
+        for (int i = 0; i < n; ++i) xm[i] = x[i] - min;
       }
     }
   }
@@ -165,6 +208,7 @@ float MakeQpQuants(int n, int nmax, const float* x, uint8_t* L, const float* w) 
 }
 
 float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+  SOV_CHECK(n <= kMaxFitN && n % 8 == 0) << "fit of " << n << " values";
   float max = 0;
   float amax = 0;
   for (int i = 0; i < n; ++i) {
@@ -178,33 +222,49 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L, const float* qw) 
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;
   }
-  float iscale = -nmax / max;
-  float sumlx = 0;
-  float suml2 = 0;
+  float wx[kMaxFitN];  // w * x, the first factor of every sumlx term
+  float w[kMaxFitN];
   for (int i = 0; i < n; ++i) {
-    const int l = ClampInt(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = qw ? qw[i] : x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
+    w[i] = qw ? qw[i] : x[i] * x[i];
+    wx[i] = w[i] * x[i];
   }
+  int8_t lv[kMaxFitN], prev[kMaxFitN];  // levels -nmax..nmax-1 fit in int8
+  float t0[kMaxFitN], t1[kMaxFitN];
+  // Levels and the two sums of one candidate scale (same skip rule as above:
+  // a candidate equal to the previous one cannot change the state).
+  auto levels = [&](float isc) {
+    for (int i = 0; i < n; ++i) lv[i] = static_cast<int8_t>(ClampInt(NearestInt(isc * x[i]), -nmax, nmax - 1));
+  };
+  auto sums = [&](float* sumlx, float* suml2) {
+    for (int i = 0; i < n; ++i) {
+      t0[i] = wx[i] * lv[i];
+      t1[i] = w[i] * lv[i] * lv[i];
+    }
+    float a = 0, b = 0;
+    for (int i = 0; i < n; ++i) {
+      a += t0[i];
+      b += t1[i];
+    }
+    *sumlx = a;
+    *suml2 = b;
+  };
+  float iscale = -nmax / max;
+  float sumlx, suml2;
+  levels(iscale);
+  sums(&sumlx, &suml2);
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(lv[i] + nmax);
+  std::memcpy(prev, lv, static_cast<size_t>(n));
   float scale = suml2 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int is = -9; is <= 9; ++is) {
     if (is == 0) continue;
     iscale = -(nmax + 0.1f * is) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = ClampInt(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-      const float w = qw ? qw[i] : x[i] * x[i];
-      sumlx += w * x[i] * l;
-      suml2 += w * l * l;
-    }
+    levels(iscale);
+    if (SameBytes(lv, prev, n)) continue;
+    std::memcpy(prev, lv, static_cast<size_t>(n));
+    sums(&sumlx, &suml2);
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i) {
-        const int l = NearestInt(iscale * x[i]);
-        L[i] = static_cast<int8_t>(nmax + ClampInt(l, -nmax, nmax - 1));
-      }
+      for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(nmax + lv[i]);
       scale = sumlx / suml2;
       best = scale * sumlx;
     }
