@@ -40,7 +40,11 @@ struct WeightView {
 // ---- Linear algebra ------------------------------------------------------------
 
 // y[t, n] = sum_k x[t, k] * W[n, k]      for t < T, n < w.rows, k < w.cols.
-// Per output element the dot product is accumulated in a fixed order.
+// Per output element the dot product is accumulated in a fixed order that
+// depends neither on the thread count nor on T (row t of a batched call is
+// bitwise equal to a T = 1 call on x[t]). F32/BF16/F16 weights are read in
+// place; block-quantized rows (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0,
+// Q5_1) are dequantized to f32 a few rows at a time. Other dtypes abort.
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
 
 // ---- Normalisation and element-wise ------------------------------------------
@@ -73,7 +77,8 @@ void Add(const float* x, float* y, int64_t n);
 
 // ---- Embeddings and Per-Layer Embeddings ------------------------------------------
 
-// out[t, :] = dequant(table.row(ids[t])) * scale. Callers validate ids < rows.
+// out[t, :] = dequant(table.row(ids[t])) * scale. Callers validate ids < rows
+// (an id out of range is an invariant violation and aborts).
 void EmbeddingGather(const WeightView& table, const int32_t* ids, int64_t T, float scale,
                      float* out, int64_t ldo);
 
@@ -108,7 +113,7 @@ struct AttentionParams {
   // KV cache of the (source) layer: position p lives in row p % cache_rows.
   // Rows hold n_kv_heads * head_dim floats, stride `ld_kv`. The caller
   // guarantees every key a query may see is present (cache_rows >= window - 1 + T
-  // for ring buffers, >= pos0 + T otherwise).
+  // for ring buffers, >= pos0 + T otherwise); checked, aborts if violated.
   const float* k_cache = nullptr;
   const float* v_cache = nullptr;
   int64_t cache_rows = 0;
@@ -117,11 +122,15 @@ struct AttentionParams {
 
 // out[t, h*head_dim:(h+1)*head_dim] = softmax_k(scale * q_t,h . k_k) v_k over the
 // visible keys; q is [T, n_q_heads * head_dim] with stride ldq, out stride ldo.
-// Softmax in float32 with max subtraction.
+// Softmax in float32 with max subtraction, computed per key chunk and merged
+// in a fixed order (online softmax), so outputs are thread-count independent
+// and a decode step equals the matching row of a prefill.
 void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
 
 // Writes rows k_new[t], v_new[t] (n_kv_heads * head_dim floats each, strides
-// ldk/ldv) into cache rows (pos0 + t) % cache_rows, t < T.
+// ldk/ldv) into cache rows (pos0 + t) % cache_rows, t < T. When T >
+// cache_rows only the last cache_rows tokens are written (the final state is
+// the same as writing all of them in order).
 void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, int64_t T,
               int64_t pos0, float* k_cache, float* v_cache, int64_t cache_rows, int64_t ld_kv,
               int64_t row_width);
@@ -131,7 +140,8 @@ void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, 
 // Router tail (spec gemma4.md §2.6): for each token, p = softmax(logits[t, :E]);
 // take the top-k (ties: lower expert id first); w = p_sel / sum(p_sel);
 // w_j *= per_expert_scale[idx_j] (if not null). Writes idx[t*k + j], w[t*k + j]
-// in descending probability order.
+// in descending probability order. Experts are ranked by logit (the same
+// order as the probabilities, but immune to rounding ties in the softmax).
 void MoeRoute(const float* logits, int64_t T, int64_t E, int64_t k, const float* per_expert_scale,
               int32_t* idx, float* w);
 
@@ -139,7 +149,9 @@ void MoeRoute(const float* logits, int64_t T, int64_t E, int64_t k, const float*
 // up), down is E matrices [H, I]. Expert e's matrices are gate_up[e], down[e].
 // out[t, :] = sum_j w[t,j] * down_e(gelu_tanh(gate_e x_t) * up_e x_t),
 // e = idx[t,j]; the sum over j is taken in order j = 0..k-1.
-// `scratch` must hold ScratchFloats floats.
+// `scratch` must hold MoeExpertsScratchFloats(bank, T, k) floats
+// (T*k*(2H + 3I)). Tokens are grouped by expert so each expert's weights are
+// streamed once per call; a token's output does not depend on the others.
 struct ExpertBank {
   const WeightView* gate_up = nullptr;  // array of E views
   const WeightView* down = nullptr;     // array of E views

@@ -61,6 +61,40 @@ inline int64_t NumChunks(const AttentionParams& p, int64_t qpos) {
   return (qpos - FirstKey(p, qpos)) / kKeyChunk + 1;
 }
 
+// acc[g, i0 .. i0 + NV*N) = sum_j p[g, j] v_j[i0 ..] for NG heads from g0,
+// all accumulators in registers.
+template <size_t NG, size_t NV>
+HWY_INLINE void PVTile(const float* HWY_RESTRICT scores, int64_t n, int64_t g0,
+                       const float* const* vrows, int64_t i0, int64_t d, float* HWY_RESTRICT acc) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  hn::Vec<decltype(df)> a[NG][NV];
+  for (size_t g = 0; g < NG; ++g) {
+    for (size_t v = 0; v < NV; ++v) a[g][v] = hn::Zero(df);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    hn::Vec<decltype(df)> vv[NV];
+    for (size_t v = 0; v < NV; ++v) vv[v] = hn::LoadU(df, vrows[j] + i0 + v * N);
+    for (size_t g = 0; g < NG; ++g) {
+      const auto pb = hn::Set(df, scores[(g0 + static_cast<int64_t>(g)) * kKeyChunk + j]);
+      for (size_t v = 0; v < NV; ++v) a[g][v] = hn::MulAdd(pb, vv[v], a[g][v]);
+    }
+  }
+  for (size_t g = 0; g < NG; ++g) {
+    for (size_t v = 0; v < NV; ++v) {
+      hn::StoreU(a[g][v], df, acc + (g0 + static_cast<int64_t>(g)) * d + i0 + v * N);
+    }
+  }
+}
+
+template <size_t NV>
+HWY_INLINE void PVColumns(const float* scores, int64_t n, int64_t G, const float* const* vrows,
+                          int64_t i0, int64_t d, float* acc) {
+  int64_t g = 0;
+  for (; g + 4 <= G; g += 4) PVTile<4, NV>(scores, n, g, vrows, i0, d, acc);
+  for (; g < G; ++g) PVTile<1, NV>(scores, n, g, vrows, i0, d, acc);
+}
+
 // State of query heads [h0, h0 + G) at query t over keys [k0, k1) (one
 // chunk). `scores` holds G * kKeyChunk floats.
 inline void ChunkState(const AttentionParams& p, const float* q_group, int64_t G, int64_t kvh,
@@ -84,7 +118,6 @@ inline void ChunkState(const AttentionParams& p, const float* q_group, int64_t G
   }
   const int64_t n_pad = (n + N - 1) / N * N;  // <= kKeyChunk (a multiple of N)
   float* acc = st.acc;
-  std::fill(acc, acc + G * d, 0.0f);
   for (int64_t g = 0; g < G; ++g) {
     float* s = scores + g * kKeyChunk;
     float m = -INFINITY;
@@ -99,17 +132,18 @@ inline void ChunkState(const AttentionParams& p, const float* q_group, int64_t G
     st.m[g] = m;
     st.l[g] = l;
   }
-  // A[g] = sum_j p_gj v_j: each V row is loaded once for all G heads.
-  for (int64_t jj = 0; jj < n; ++jj) {
-    const float* v = key_row(p.v_cache, k0 + jj);
+  // A[g] = sum_j p_gj v_j in key order, register-tiled: NV vectors of
+  // channels x NG heads per pass over the chunk's keys.
+  const float* vrows[kKeyChunk];
+  for (int64_t jj = 0; jj < n; ++jj) vrows[jj] = key_row(p.v_cache, k0 + jj);
+  int64_t i = 0;
+  for (; i + 4 * N <= d; i += 4 * N) PVColumns<4>(scores, n, G, vrows, i, d, acc);
+  for (; i + N <= d; i += N) PVColumns<1>(scores, n, G, vrows, i, d, acc);
+  for (; i < d; ++i) {
     for (int64_t g = 0; g < G; ++g) {
-      const auto pv = hn::Set(df, scores[g * kKeyChunk + jj]);
-      float* a = acc + g * d;
-      int64_t i = 0;
-      for (; i + N <= d; i += N) {
-        hn::StoreU(hn::MulAdd(pv, hn::LoadU(df, v + i), hn::LoadU(df, a + i)), df, a + i);
-      }
-      for (; i < d; ++i) a[i] += scores[g * kKeyChunk + jj] * v[i];
+      float a = 0.0f;
+      for (int64_t jj = 0; jj < n; ++jj) a += scores[g * kKeyChunk + jj] * vrows[jj][i];
+      acc[g * d + i] = a;
     }
   }
 }
