@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -402,6 +403,60 @@ TEST(SafetensorsTest, BF16Rounding) {
   // Just above halfway rounds up.
   EXPECT_EQ(FloatToBF16(1.0040f), 0x3f81);
   EXPECT_TRUE(std::isnan(BF16ToFloat(FloatToBF16(std::nanf("")))));
+}
+
+// Byte-level corruption of a valid image: whatever is accepted must still
+// describe ranges inside the image (no crash, no out-of-bounds view).
+TEST(SafetensorsTest, CorruptedBytesNeverEscapeTheImage) {
+  const std::string good = SampleWriter().Serialize();
+  uint32_t rng = 12345;
+  auto next = [&rng] {
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+  };
+  int accepted = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string img = good;
+    const int flips = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < flips; ++k) {
+      // Mostly the length prefix and header, where the structure lives.
+      const size_t limit = (next() % 8 == 0) ? img.size() : std::min<size_t>(img.size(), 300);
+      img[next() % limit] = static_cast<char>(next() & 0xff);
+    }
+    absl::StatusOr<SafetensorsHeader> h = ParseSafetensors(img, "fuzz");
+    if (!h.ok()) {
+      EXPECT_THAT(h.status().message(), HasSubstr("fuzz"));
+      continue;
+    }
+    ++accepted;
+    const uint8_t* lo = reinterpret_cast<const uint8_t*>(img.data());
+    for (const SafetensorsTensor& t : h->tensors) {
+      if (t.nbytes == 0) continue;
+      ASSERT_GE(t.data, lo + h->data_start) << t.name;
+      ASSERT_LE(t.data + t.nbytes, lo + img.size()) << t.name;
+      ASSERT_EQ(static_cast<uint64_t>(t.numel()) * t.element_size, t.nbytes) << t.name;
+    }
+  }
+  EXPECT_GT(accepted, 0);  // data-byte flips leave valid files
+}
+
+TEST(SafetensorsTest, DeeplyNestedHeaderIsAnErrorNotACrash) {
+  std::string header = "{\"w\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  absl::StatusOr<SafetensorsHeader> h = ParseSafetensors(Image(header, ""), "deep");
+  ASSERT_FALSE(h.ok());
+  EXPECT_THAT(h.status().message(), HasSubstr("tensor \"w\": expected an object, got array"));
+}
+
+TEST(SafetensorsTest, DTypeNames) {
+  EXPECT_EQ(SafetensorsDTypeSize("BF16"), 2);
+  EXPECT_EQ(SafetensorsDTypeSize("F8_E4M3"), 1);
+  EXPECT_EQ(SafetensorsDTypeSize("F4"), std::nullopt);
+  EXPECT_EQ(SafetensorsDTypeSize("bf16"), std::nullopt);  // names are case-sensitive
+  EXPECT_EQ(SafetensorsToDType("F16"), DType::kF16);
+  EXPECT_EQ(SafetensorsToDType("U8"), std::nullopt);
+  EXPECT_EQ(DTypeToSafetensors(DType::kBF16), "BF16");
+  EXPECT_EQ(DTypeToSafetensors(DType::kI64), "I64");
+  EXPECT_EQ(DTypeToSafetensors(DType::kQ4_K), "");
 }
 
 // The transformers-generated fixtures (tests/fixtures/<name>/), if present.
