@@ -327,17 +327,31 @@ TEST_F(Gemma3Tokenizer, MatchesReferenceIds) {
 }
 
 TEST_F(Gemma3Tokenizer, DecodeInvertsEncode) {
-  for (const auto& c : Reference()["cases"]) {
+  const nlohmann::json ref = Reference();
+  int checked = 0;
+  for (const auto& c : ref["cases"]) {
     const std::string text = c["text"].get<std::string>();
+    // A "▁" typed in the text is the escaped space and decodes as ' ' (as in
+    // SentencePiece and llama.cpp); TypedEscapeDecodesAsSpace covers it.
+    if (text.find("\xE2\x96\x81") != std::string::npos) continue;
+    ++checked;
     // Specials parsed: rendering them gives the text back.
+    // The one BOS is the text's own when it starts with "<bos>".
     auto ids = *tok_->Encode(text);
     EXPECT_EQ(ids.front(), 2);
-    std::vector<TokenId> body(ids.begin() + 1, ids.end());
-    EXPECT_EQ(*tok_->Decode(body, /*render_special=*/true), text);
+    const std::string want = text.rfind("<bos>", 0) == 0 ? text : "<bos>" + text;
+    EXPECT_EQ(*tok_->Decode(ids, /*render_special=*/true), want);
     // Specials as text: plain decoding gives the text back.
     auto plain = *tok_->Encode(text, {.add_bos = false, .parse_special = false});
     EXPECT_EQ(*tok_->Decode(plain), text);
   }
+  EXPECT_GE(checked, 200);
+}
+
+TEST_F(Gemma3Tokenizer, TypedEscapeDecodesAsSpace) {
+  auto ids = *tok_->Encode("a\xE2\x96\x81" "b", {.add_bos = false});
+  EXPECT_EQ(ids, *tok_->Encode("a b", {.add_bos = false}));
+  EXPECT_EQ(*tok_->Decode(ids), "a b");
 }
 
 TEST_F(Gemma3Tokenizer, StreamingNeverSplitsACharacter) {

@@ -16,6 +16,7 @@ tokenizers):
         > runtime/tokenizer_testdata/gemma3_reference.json
 """
 import json
+import random
 import sys
 
 import gguf
@@ -56,6 +57,28 @@ CASES = [
     " ",
     "\n",
 ]
+
+
+def random_cases(tokens, types, n, seed):
+    """Strings glued from random vocabulary pieces and awkward characters, to
+    exercise merge order far beyond the hand-written cases."""
+    rng = random.Random(seed)
+    normal = [t for t, ty in zip(tokens, types) if ty == NORMAL]
+    special = [t for t, ty in zip(tokens, types) if ty in (CONTROL, USER_DEFINED)]
+    odd = list(" \n\t<>▁") + ["  ", "\r\n", "é", "ß", "中", "😀", "👍🏽", "𓀀", "\u00a0", "e\u0301"]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            if r < 0.6:
+                parts.append(rng.choice(normal).replace("\u2581", " "))
+            elif r < 0.9:
+                parts.append(rng.choice(odd))
+            else:
+                parts.append(rng.choice(special))
+        out.append("".join(parts))
+    return out
 
 
 def load(path):
@@ -106,7 +129,7 @@ def main():
         "vocab_size": len(tokens),
         "cases": [],
     }
-    for text in CASES:
+    for text in CASES + random_cases(tokens, types, 200, seed=20261127):
         tok.encode_special_tokens = False
         ids = tok.encode(text, add_special_tokens=False).ids
         tok.encode_special_tokens = True
