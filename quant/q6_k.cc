@@ -66,20 +66,23 @@ void DequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n) {
   const int64_t nb = n / kQK_K;
   for (int64_t i = 0; i < nb; ++i) {
     const float d = Fp16ToFp32(x[i].d);
-    const uint8_t* ql = x[i].ql;
-    const uint8_t* qh = x[i].qh;
-    const int8_t* sc = x[i].scales;
-    for (int h = 0; h < 2; ++h, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l + 0] = d * sc[is + 0] * q1;
-        y[l + 32] = d * sc[is + 2] * q2;
-        y[l + 64] = d * sc[is + 4] * q3;
-        y[l + 96] = d * sc[is + 6] * q4;
+    // (d * scale) * q, as ggml associates it; one product per 16 elements.
+    float ds[kQK_K / 16];
+    for (int j = 0; j < kQK_K / 16; ++j) ds[j] = d * x[i].scales[j];
+    for (int h = 0; h < 2; ++h, y += 128) {
+      const uint8_t* ql = x[i].ql + 64 * h;
+      const uint8_t* qh = x[i].qh + 32 * h;
+      // Quarter k holds elements 32k .. 32k+31 of this half (spec §7.1).
+      for (int k = 0; k < 4; ++k) {
+        const uint8_t* lo = ql + 32 * (k & 1);
+        const int lo_shift = 4 * (k >> 1);
+        for (int half = 0; half < 2; ++half) {
+          const float scale = ds[8 * h + 2 * k + half];
+          for (int l = 16 * half; l < 16 * half + 16; ++l) {
+            const int u = ((lo[l] >> lo_shift) & 0xF) | (((qh[l] >> (2 * k)) & 3) << 4);
+            y[32 * k + l] = scale * (u - 32);
+          }
+        }
       }
     }
   }
