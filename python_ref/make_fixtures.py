@@ -69,6 +69,13 @@ FIXTURES: dict[str, tuple[int, int, int, str, dict[str, Any]]] = {
              num_hidden_layers=6, layer_types=[S, F, S, F, S, F], num_kv_shared_layers=3, use_double_wide_mlp=True,
              num_attention_heads=4, num_key_value_heads=1, head_dim=16, global_head_dim=32,
              attention_k_eq_v=False, sliding_window=4, hidden_size_per_layer_input=8)),
+    "kquant_style": (5678, 24, 7,
+        "Every matrix row a multiple of 256 (H = I = nq*d = 256, vocab 256) so that Q4_K/Q5_K/Q6_K are used "
+        "without the row-size fallbacks; one full-attention layer (proportional RoPE) keeps the file < 2 MB",
+        dict(COMMON, vocab_size=256, hidden_size=256, intermediate_size=256, num_hidden_layers=1,
+             layer_types=[F], num_attention_heads=2, num_key_value_heads=1, head_dim=128, global_head_dim=128,
+             attention_k_eq_v=False, sliding_window=4, hidden_size_per_layer_input=0,
+             num_kv_shared_layers=0)),
 }
 
 EMBED_STD_TIMES_SQRT_H = 3.0  # logits ≈ normed h · E_row, std ≈ 3: O(1..10), mostly below the softcap of 30
