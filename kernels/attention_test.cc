@@ -163,13 +163,18 @@ void TestAttentionGqaAndWindows() {
 
 void TestAttentionLongContexts() {
   // Several key chunks (kKeyChunk = 256): full causal with ~600 keys and a
-  // sliding window wider than one chunk, on the decode and prefill paths.
+  // sliding window wider than one chunk, on the decode path (fewer than 4
+  // query blocks: chunks spread over threads).
   Check(1, 600, 4, 1, 32, 0, false);
   Check(3, 600, 8, 1, 32, 0, false);
   Check(12, 590, 2, 1, 32, 0, false);
   Check(1, 700, 2, 1, 32, 300, true);
   Check(16, 700, 2, 1, 32, 300, true);
   Check(2, 520, 8, 1, 256, 512, true);
+  // The same on the query-blocked prefill path (>= 4 blocks of 8 queries).
+  Check(40, 600, 2, 1, 32, 0, false);
+  Check(33, 700, 4, 2, 32, 300, true);
+  Check(32, 250, 8, 1, 256, 512, true);  // queries straddle a chunk boundary
 }
 
 }  // namespace

@@ -18,10 +18,9 @@
 HWY_BEFORE_NAMESPACE();
 namespace sov::kernels::HWY_NAMESPACE {
 
-// out[i] = float(row[i]) * scale.
+// out[i] = float(row[i]) * scale; out may equal row (quantized path).
 template <class WT>
-HWY_INLINE void ScaledRow(const WT* HWY_RESTRICT row, int64_t n, float scale,
-                          float* HWY_RESTRICT out) {
+HWY_INLINE void ScaledRow(const WT* row, int64_t n, float scale, float* out) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const auto vs = hn::Set(df, scale);
