@@ -290,6 +290,23 @@ absl::StatusOr<Tokenizer> Tokenizer::Create(Vocab vocab) {
   std::stable_sort(t.special_ids_.begin(), t.special_ids_.end(), [&](TokenId a, TokenId b) {
     return vocab.tokens[a].size() > vocab.tokens[b].size();
   });
+  t.special_trie_.emplace_back();
+  for (TokenId id : t.special_ids_) {
+    int32_t node = 0;
+    for (char ch : vocab.tokens[id]) {
+      int32_t child = -1;
+      for (const auto& [c, n] : t.special_trie_[node].next) {
+        if (c == ch) child = n;
+      }
+      if (child < 0) {
+        child = static_cast<int32_t>(t.special_trie_.size());
+        t.special_trie_[node].next.emplace_back(ch, child);
+        t.special_trie_.emplace_back();
+      }
+      node = child;
+    }
+    t.special_trie_[node].id = id;
+  }
 
   t.vocab_ = std::move(vocab);
   return t;
@@ -309,8 +326,21 @@ int32_t Tokenizer::MergeRank(std::string_view left, std::string_view right) cons
 std::vector<Tokenizer::Fragment> Tokenizer::Partition(std::string_view text,
                                                       bool parse_special) const {
   std::vector<Fragment> frags = {Fragment{0, text.size(), -1}};
-  std::array<bool, 256> present{};
-  for (char c : text) present[static_cast<uint8_t>(c)] = true;
+  // Which special tokens occur anywhere in the text.
+  std::unordered_map<TokenId, bool> occurs;
+  for (size_t i = 0; i < text.size(); ++i) {
+    int32_t node = 0;
+    for (size_t j = i; j < text.size(); ++j) {
+      int32_t child = -1;
+      for (const auto& [c, n] : special_trie_[node].next) {
+        if (c == text[j]) child = n;
+      }
+      if (child < 0) break;
+      node = child;
+      if (special_trie_[node].id >= 0) occurs[special_trie_[node].id] = true;
+    }
+  }
+  if (occurs.empty()) return frags;
 
   // Each special token in turn (longest first) is cut out of every fragment
   // still raw, left to right: the order llama.cpp's tokenizer_st_partition uses.
@@ -320,9 +350,8 @@ std::vector<Tokenizer::Fragment> Tokenizer::Partition(std::string_view text,
     if (!parse_special && (type == TokenType::kControl || type == TokenType::kUnknown)) {
       continue;
     }
+    if (!occurs.contains(id)) continue;
     const std::string& tok = vocab_.tokens[id];
-    if (!present[static_cast<uint8_t>(tok[0])] || tok.size() > text.size()) continue;
-    if (text.find(tok) == std::string_view::npos) continue;
 
     next.clear();
     for (const Fragment& f : frags) {

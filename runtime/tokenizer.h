@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -137,6 +138,13 @@ class Tokenizer {
   StringMap merge_rank_;                // "left" '\xff' "right" -> rank
   std::array<TokenId, 256> byte_ids_;   // <0xXX> tokens, -1 where absent
   std::vector<TokenId> special_ids_;    // control/user-defined/unknown, longest first
+  // A byte trie over the special tokens' texts, to find in one pass which of
+  // the thousands of them (Gemma has ~6k <unusedN>) occur in a text at all.
+  struct TrieNode {
+    std::vector<std::pair<char, int32_t>> next;
+    TokenId id = -1;
+  };
+  std::vector<TrieNode> special_trie_;
 };
 
 // Turns a stream of generated ids into text that never ends inside a UTF-8
