@@ -88,13 +88,35 @@ HWY_INLINE void MatMulTile(const float* HWY_RESTRICT x, int64_t ldx, const WT* c
   }
 }
 
-// Tokens [t0, t1) against NR weight rows.
+// Tokens [t0, t1) against NR weight rows: 4-token tiles, then single tokens.
 template <size_t NR, class WT>
 HWY_INLINE void MatMulRows(const float* x, int64_t ldx, int64_t t0, int64_t t1, const WT* const* w,
                            int64_t K, float* y, int64_t ldy) {
   int64_t t = t0;
   for (; t + 4 <= t1; t += 4) MatMulTile<4, NR>(x + t * ldx, ldx, w, K, y + t * ldy, ldy);
   for (; t < t1; ++t) MatMulTile<1, NR>(x + t * ldx, ldx, w, K, y + t * ldy, ldy);
+}
+
+// A group of kGroupRows weight rows: 4x4 tiles for token quads; the
+// remaining single tokens use one 1x8 tile (8 independent accumulators keep
+// more loads in flight, which is what decode, T = 1, is bound by).
+inline constexpr int64_t kGroupRows = 8;
+
+template <class WT>
+HWY_INLINE void MatMulGroup(const float* x, int64_t ldx, int64_t t0, int64_t t1,
+                            const WT* const* rows, int64_t nr, int64_t K, float* y, int64_t ldy) {
+  if (nr == kGroupRows) {
+    int64_t t = t0;
+    for (; t + 4 <= t1; t += 4) {
+      MatMulTile<4, 4>(x + t * ldx, ldx, rows, K, y + t * ldy, ldy);
+      MatMulTile<4, 4>(x + t * ldx, ldx, rows + 4, K, y + t * ldy + 4, ldy);
+    }
+    for (; t < t1; ++t) MatMulTile<1, 8>(x + t * ldx, ldx, rows, K, y + t * ldy, ldy);
+    return;
+  }
+  int64_t r = 0;
+  for (; r + 4 <= nr; r += 4) MatMulRows<4>(x, ldx, t0, t1, rows + r, K, y + r, ldy);
+  for (; r < nr; ++r) MatMulRows<1>(x, ldx, t0, t1, rows + r, K, y + r, ldy);
 }
 
 // Tokens per block: keep a block of x (tb * K floats) within ~256 KiB of L2.
@@ -115,23 +137,17 @@ template <class WT>
 void MatMulDirect(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                   int64_t ldy) {
   const int64_t K = w.cols;
-  const int64_t n_groups = (w.rows + 3) / 4;
+  const int64_t n_groups = (w.rows + kGroupRows - 1) / kGroupRows;
   const int64_t tb = TokenBlock(K);
   ParallelFor(n_groups, GroupGrain(n_groups), [&](int64_t g0, int64_t g1) {
     for (int64_t b0 = 0; b0 < T; b0 += tb) {
       const int64_t b1 = std::min(T, b0 + tb);
       for (int64_t g = g0; g < g1; ++g) {
-        const int64_t n0 = g * 4;
-        const int64_t nr = std::min<int64_t>(4, w.rows - n0);
-        const WT* rows[4];
+        const int64_t n0 = g * kGroupRows;
+        const int64_t nr = std::min<int64_t>(kGroupRows, w.rows - n0);
+        const WT* rows[kGroupRows];
         for (int64_t r = 0; r < nr; ++r) rows[r] = reinterpret_cast<const WT*>(w.row(n0 + r));
-        if (nr == 4) {
-          MatMulRows<4>(x, ldx, b0, b1, rows, K, y + n0, ldy);
-        } else {
-          for (int64_t r = 0; r < nr; ++r) {
-            MatMulRows<1>(x, ldx, b0, b1, rows + r, K, y + n0 + r, ldy);
-          }
-        }
+        MatMulGroup(x, ldx, b0, b1, rows, nr, K, y + n0, ldy);
       }
     }
   });
@@ -142,28 +158,22 @@ void MatMulDirect(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
 inline void MatMulDequant(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                           int64_t ldy) {
   const int64_t K = w.cols;
-  const int64_t n_groups = (w.rows + 3) / 4;
+  const int64_t n_groups = (w.rows + kGroupRows - 1) / kGroupRows;
   const int64_t tb = TokenBlock(K);
   ParallelFor(n_groups, GroupGrain(n_groups), [&](int64_t g0, int64_t g1) {
     thread_local std::vector<float> buf;
-    buf.resize(static_cast<size_t>(4 * K));
+    buf.resize(static_cast<size_t>(kGroupRows * K));
     for (int64_t b0 = 0; b0 < T; b0 += tb) {
       const int64_t b1 = std::min(T, b0 + tb);
       for (int64_t g = g0; g < g1; ++g) {
-        const int64_t n0 = g * 4;
-        const int64_t nr = std::min<int64_t>(4, w.rows - n0);
-        const float* rows[4];
+        const int64_t n0 = g * kGroupRows;
+        const int64_t nr = std::min<int64_t>(kGroupRows, w.rows - n0);
+        const float* rows[kGroupRows];
         for (int64_t r = 0; r < nr; ++r) {
           DecodeRow(w, n0 + r, buf.data() + r * K);
           rows[r] = buf.data() + r * K;
         }
-        if (nr == 4) {
-          MatMulRows<4>(x, ldx, b0, b1, rows, K, y + n0, ldy);
-        } else {
-          for (int64_t r = 0; r < nr; ++r) {
-            MatMulRows<1>(x, ldx, b0, b1, rows + r, K, y + n0 + r, ldy);
-          }
-        }
+        MatMulGroup(x, ldx, b0, b1, rows, nr, K, y + n0, ldy);
       }
     }
   });
