@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/check.h"
 #include "runtime/str_util.h"
@@ -57,15 +58,19 @@ class GgufParser {
     return absl::OkStatus();
   }
 
-  absl::Status ReadString(std::string_view* out, std::string_view what) {
+  // `what` names the string in an error; it is only formatted on failure, as
+  // this runs once per token of a 262k-entry vocabulary.
+  absl::Status ReadString(std::string_view* out, absl::FunctionRef<std::string()> what) {
     const uint64_t at = pos_;
     uint64_t len;
-    SOV_RETURN_IF_ERROR(Read(&len, absl::StrCat(Av(what), " length")));
+    if (sizeof(len) > size_ - pos_) return Need(sizeof(len), absl::StrCat(what(), " length"));
+    std::memcpy(&len, base_ + pos_, sizeof(len));
+    pos_ += sizeof(len);
     if (len > kGgufMaxStringBytes) {
-      return Error(at, absl::StrCat(Av(what), " length ", len, " exceeds the 1 GiB limit"));
+      return Error(at, absl::StrCat(what(), " length ", len, " exceeds the 1 GiB limit"));
     }
     if (len > size_ - pos_) {
-      return Error(at, absl::StrCat(Av(what), " of ", len, " bytes runs past the end of file (",
+      return Error(at, absl::StrCat(what(), " of ", len, " bytes runs past the end of file (",
                                     size_ - pos_, " bytes left)"));
     }
     *out = std::string_view(reinterpret_cast<const char*>(base_ + pos_), len);
@@ -116,7 +121,8 @@ class GgufParser {
   absl::Status ParseKV(uint64_t index) {
     GgufKV kv;
     kv.offset = pos_;
-    SOV_RETURN_IF_ERROR(ReadString(&kv.key, absl::StrCat("key of metadata pair ", index)));
+    SOV_RETURN_IF_ERROR(
+        ReadString(&kv.key, [&] { return absl::StrCat("key of metadata pair ", index); }));
     if (kv.key.empty()) return Error(kv.offset, absl::StrCat("metadata pair ", index, " has an empty key"));
     if (r_->kv_index_.count(kv.key)) {
       return Error(kv.offset, absl::StrCat("duplicate key '", Av(kv.key), "'"));
@@ -132,7 +138,7 @@ class GgufParser {
     if (kv.type == GgufType::kArray) {
       SOV_RETURN_IF_ERROR(ParseArray(&kv, ctx));
     } else if (kv.type == GgufType::kString) {
-      SOV_RETURN_IF_ERROR(ReadString(&kv.str, absl::StrCat(ctx, " string value")));
+      SOV_RETURN_IF_ERROR(ReadString(&kv.str, [&] { return absl::StrCat(ctx, " string value"); }));
     } else {
       const uint64_t n = GgufScalarSize(kv.type);
       SOV_RETURN_IF_ERROR(Need(n, absl::StrCat(ctx, " ", GgufTypeName(kv.type), " value")));
@@ -174,7 +180,7 @@ class GgufParser {
     kv->strs.reserve(kv->count);
     for (uint64_t i = 0; i < kv->count; ++i) {
       std::string_view s;
-      SOV_RETURN_IF_ERROR(ReadString(&s, absl::StrCat(ctx, " element ", i)));
+      SOV_RETURN_IF_ERROR(ReadString(&s, [&] { return absl::StrCat(ctx, " element ", i); }));
       kv->strs.push_back(s);
     }
     return absl::OkStatus();
@@ -199,7 +205,8 @@ class GgufParser {
   absl::Status ParseTensorInfo(uint64_t index) {
     GgufTensor t;
     t.info_offset = pos_;
-    SOV_RETURN_IF_ERROR(ReadString(&t.name, absl::StrCat("name of tensor ", index)));
+    SOV_RETURN_IF_ERROR(
+        ReadString(&t.name, [&] { return absl::StrCat("name of tensor ", index); }));
     if (t.name.size() > kGgufMaxTensorName) {
       return Error(t.info_offset, absl::StrCat("tensor ", index, " name '", Av(t.name.substr(0, 80)),
                                                "' is ", t.name.size(), " bytes; names must be < 64"));

@@ -96,9 +96,10 @@ absl::Status WriteZeros(GgufSink& out, uint64_t n) {
 
 }  // namespace
 
-void GgufWriter::Put(std::string_view key, GgufType type, std::string value, uint64_t array_count) {
+void GgufWriter::Put(std::string_view key, GgufType type, std::string value, uint64_t array_count,
+                     uint64_t longest_string) {
   Remove(key);
-  kvs_.push_back(Entry{std::string(key), type, std::move(value), array_count});
+  kvs_.push_back(Entry{std::string(key), type, std::move(value), array_count, longest_string});
 }
 
 bool GgufWriter::Remove(std::string_view key) {
@@ -130,7 +131,7 @@ void GgufWriter::SetBool(std::string_view key, bool v) {
 void GgufWriter::SetString(std::string_view key, std::string_view v) {
   std::string s;
   AppendString(&s, v);
-  Put(key, GgufType::kString, std::move(s));
+  Put(key, GgufType::kString, std::move(s), 0, v.size());
 }
 
 void GgufWriter::SetArray(std::string_view key, GgufType elem, const void* data, uint64_t count) {
@@ -172,8 +173,12 @@ void GgufWriter::SetStringArray(std::string_view key, std::span<const std::strin
   std::string s;
   Append<int32_t>(&s, static_cast<int32_t>(GgufType::kString));
   Append<uint64_t>(&s, v.size());
-  for (std::string_view e : v) AppendString(&s, e);
-  Put(key, GgufType::kArray, std::move(s), v.size());
+  uint64_t longest = 0;
+  for (std::string_view e : v) {
+    AppendString(&s, e);
+    longest = std::max<uint64_t>(longest, e.size());
+  }
+  Put(key, GgufType::kArray, std::move(s), v.size(), longest);
 }
 
 void GgufWriter::CopyKV(const GgufKV& kv) {
@@ -237,8 +242,9 @@ absl::StatusOr<uint64_t> GgufWriter::Alignment() const {
 absl::Status GgufWriter::Validate() const {
   for (const Entry& e : kvs_) {
     if (e.key.empty()) return absl::InvalidArgumentError("metadata key is empty");
-    if (e.type == GgufType::kString && e.value.size() - 8 > kGgufMaxStringBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("key '", Av(e.key), "': string exceeds 1 GiB"));
+    if (e.longest_string > kGgufMaxStringBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("key '", Av(e.key), "': a string of ", e.longest_string, " bytes exceeds 1 GiB"));
     }
     if (e.type == GgufType::kArray && e.array_count > kGgufMaxArrayElements) {
       return absl::InvalidArgumentError(

@@ -121,8 +121,10 @@ class GgufWriter {
     GgufType type;
     std::string value;  // encoded value, everything after the type field
     uint64_t array_count = 0;
+    uint64_t longest_string = 0;  // checked against ggml's limit when writing
   };
-  void Put(std::string_view key, GgufType type, std::string value, uint64_t array_count = 0);
+  void Put(std::string_view key, GgufType type, std::string value, uint64_t array_count = 0,
+           uint64_t longest_string = 0);
   absl::Status Validate() const;
   std::string EncodeMetadata(uint64_t alignment) const;  // header .. end of tensor infos
 

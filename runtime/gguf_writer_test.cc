@@ -139,6 +139,12 @@ TEST(GgufWriter, RejectsABadAlignmentKey) {
   EXPECT_THAT(s.status().message(), HasSubstr("must be UINT32"));
 }
 
+TEST(GgufWriter, RejectsAnEmptyKeyWhenWriting) {
+  GgufWriter w;
+  w.SetU32("", 1);
+  EXPECT_THAT(w.WriteToString(FromVectors({})).status().message(), HasSubstr("key is empty"));
+}
+
 TEST(GgufWriter, AddTensorRejectsWhatGgmlRejects) {
   GgufWriter w;
   EXPECT_TRUE(w.AddTensor(std::string(63, 'n'), DType::kF32, {1}).ok());
