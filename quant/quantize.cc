@@ -11,8 +11,6 @@
 
 namespace sov {
 
-using namespace quant_internal;  // NOLINT: the per-format functions, internal to quant/
-
 bool CanQuantize(DType t) {
   switch (t) {
     case DType::kF32:
@@ -74,25 +72,25 @@ absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
         std::memcpy(y, x, row_bytes);
         break;
       case DType::kF16:
-        QuantizeRowF16(x, static_cast<uint16_t*>(y), cols);
+        quant_internal::QuantizeRowF16(x, static_cast<uint16_t*>(y), cols);
         break;
       case DType::kBF16:
-        QuantizeRowBF16(x, static_cast<uint16_t*>(y), cols);
+        quant_internal::QuantizeRowBF16(x, static_cast<uint16_t*>(y), cols);
         break;
       case DType::kQ8_0:
-        QuantizeRowQ8_0(x, static_cast<BlockQ8_0*>(y), cols);
+        quant_internal::QuantizeRowQ8_0(x, static_cast<BlockQ8_0*>(y), cols);
         break;
       case DType::kQ4_K:
-        QuantizeRowQ4_K(x, static_cast<BlockQ4_K*>(y), cols, qw);
+        quant_internal::QuantizeRowQ4_K(x, static_cast<BlockQ4_K*>(y), cols, qw);
         break;
       case DType::kQ5_K:
-        QuantizeRowQ5_K(x, static_cast<BlockQ5_K*>(y), cols, qw);
+        quant_internal::QuantizeRowQ5_K(x, static_cast<BlockQ5_K*>(y), cols, qw);
         break;
       case DType::kQ6_K:
-        QuantizeRowQ6_K(x, static_cast<BlockQ6_K*>(y), cols, qw);
+        quant_internal::QuantizeRowQ6_K(x, static_cast<BlockQ6_K*>(y), cols, qw);
         break;
       case DType::kQ8_K:
-        QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(y), cols);
+        quant_internal::QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(y), cols);
         break;
       default:
         SOV_CHECK(false) << "unreachable";
@@ -110,27 +108,27 @@ void DequantizeRow(DType t, const void* src, float* dst, int64_t n) {
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case DType::kF16:
-      return DequantizeRowF16(static_cast<const uint16_t*>(src), dst, n);
+      return quant_internal::DequantizeRowF16(static_cast<const uint16_t*>(src), dst, n);
     case DType::kBF16:
-      return DequantizeRowBF16(static_cast<const uint16_t*>(src), dst, n);
+      return quant_internal::DequantizeRowBF16(static_cast<const uint16_t*>(src), dst, n);
     case DType::kQ8_0:
-      return DequantizeRowQ8_0(static_cast<const BlockQ8_0*>(src), dst, n);
+      return quant_internal::DequantizeRowQ8_0(static_cast<const BlockQ8_0*>(src), dst, n);
     case DType::kQ4_K:
-      return DequantizeRowQ4_K(static_cast<const BlockQ4_K*>(src), dst, n);
+      return quant_internal::DequantizeRowQ4_K(static_cast<const BlockQ4_K*>(src), dst, n);
     case DType::kQ5_K:
-      return DequantizeRowQ5_K(static_cast<const BlockQ5_K*>(src), dst, n);
+      return quant_internal::DequantizeRowQ5_K(static_cast<const BlockQ5_K*>(src), dst, n);
     case DType::kQ6_K:
-      return DequantizeRowQ6_K(static_cast<const BlockQ6_K*>(src), dst, n);
+      return quant_internal::DequantizeRowQ6_K(static_cast<const BlockQ6_K*>(src), dst, n);
     case DType::kQ8_K:
-      return DequantizeRowQ8_K(static_cast<const BlockQ8_K*>(src), dst, n);
+      return quant_internal::DequantizeRowQ8_K(static_cast<const BlockQ8_K*>(src), dst, n);
     case DType::kQ4_0:
-      return DequantizeRowQ4_0(static_cast<const BlockQ4_0*>(src), dst, n);
+      return quant_internal::DequantizeRowQ4_0(static_cast<const BlockQ4_0*>(src), dst, n);
     case DType::kQ4_1:
-      return DequantizeRowQ4_1(static_cast<const BlockQ4_1*>(src), dst, n);
+      return quant_internal::DequantizeRowQ4_1(static_cast<const BlockQ4_1*>(src), dst, n);
     case DType::kQ5_0:
-      return DequantizeRowQ5_0(static_cast<const BlockQ5_0*>(src), dst, n);
+      return quant_internal::DequantizeRowQ5_0(static_cast<const BlockQ5_0*>(src), dst, n);
     case DType::kQ5_1:
-      return DequantizeRowQ5_1(static_cast<const BlockQ5_1*>(src), dst, n);
+      return quant_internal::DequantizeRowQ5_1(static_cast<const BlockQ5_1*>(src), dst, n);
     default:
       SOV_CHECK(false) << "unreachable";
   }
