@@ -1,0 +1,100 @@
+#include "models/gemma3/builder.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "graph/builder.h"
+#include "models/gemma3/tensor_table.h"
+
+namespace sov::gemma3 {
+namespace {
+
+using graph::AttnKind;
+using graph::GraphBuilder;
+using graph::KvCacheRef;
+using graph::ValueRef;
+using T = TensorId;
+
+std::string W(T id, int64_t layer = -1) { return GgufName(id, layer); }
+
+// Attention half of layer l. Returns the new residual stream.       [T, H]
+ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64_t l,
+                        KvCacheRef cache) {
+  const int64_t d = c.head_dim, nq = c.num_heads, nkv = c.num_kv_heads;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const std::vector<float> inv_freq = c.RopeInvFreq(l);
+
+  ValueRef a = b.RMSNorm(x, W(T::kAttnNorm, l), eps, 0, "attn_norm");  // [T, H]
+  ValueRef q = b.MatMul(a, W(T::kQProj, l), nq * d, "attn_q");         // [T, nq*d]
+  ValueRef k = b.MatMul(a, W(T::kKProj, l), nkv * d, "attn_k");        // [T, nkv*d]
+  ValueRef v = b.MatMul(a, W(T::kVProj, l), nkv * d, "attn_v");        // [T, nkv*d]
+  q = b.RMSNorm(q, W(T::kQNorm, l), eps, d, "attn_q_norm");            // per head over d
+  q = b.RoPE(q, nq, d, inv_freq, "attn_q_rope");
+  k = b.RMSNorm(k, W(T::kKNorm, l), eps, d, "attn_k_norm");
+  k = b.RoPE(k, nkv, d, inv_freq, "attn_k_rope");
+  b.KvStore(cache, k, v, "kv_store");
+  // llama.cpp scales Q by 1/sqrt(query_pre_attn_scalar) and attends with scale 1;
+  // the attention kernel applies the same factor to q.k, which is the same product.
+  ValueRef o = b.Attention(q, cache, nq, c.query_scale(), "attn");         // [T, nq*d]
+  ValueRef y = b.MatMul(o, W(T::kOProj, l), c.hidden_size, "attn_output");  // [T, H]
+  y = b.RMSNorm(y, W(T::kPostAttnNorm, l), eps, 0, "post_attn_norm");
+  return b.Add(x, y, "attn_residual");  // [T, H]
+}
+
+// Feed-forward half: gated GELU-tanh MLP between two norms.          [T, H]
+ValueRef FeedForwardBlock(GraphBuilder& b, ValueRef r, const ModelConfig& c, int64_t l) {
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t I = c.intermediate_size;
+  ValueRef f = b.RMSNorm(r, W(T::kPreFfnNorm, l), eps, 0, "ffn_norm");  // [T, H]
+  ValueRef gate = b.MatMul(f, W(T::kGateProj, l), I, "ffn_gate");       // [T, I]
+  ValueRef up = b.MatMul(f, W(T::kUpProj, l), I, "ffn_up");             // [T, I]
+  ValueRef h = b.GeluMul(gate, up, "ffn_geglu");                        // [T, I]
+  ValueRef m = b.MatMul(h, W(T::kDownProj, l), c.hidden_size, "ffn_down");  // [T, H]
+  m = b.RMSNorm(m, W(T::kPostFfnNorm, l), eps, 0, "post_ffn_norm");
+  return b.Add(r, m, "ffn_residual");  // [T, H]
+}
+
+}  // namespace
+
+absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions& opt) {
+  if (c.global_layers.size() != static_cast<size_t>(c.num_layers) ||
+      c.query_pre_attn_scalar <= 0.0)
+    return absl::FailedPreconditionError("gemma3::BuildGraph: config is not finalized");
+  const int64_t L = c.num_layers;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  GraphBuilder b("gemma3");
+  ValueRef ids = b.TokenIds();  // [T, 1]
+  ValueRef x = b.Embed(ids, W(T::kEmbedTokens), c.hidden_size, c.embed_scale(), "embed");
+  b.Tap(x, "embed");  // [T, H]
+
+  std::vector<KvCacheRef> caches(L);
+  for (int64_t l = 0; l < L; ++l) {
+    b.SetLayer(static_cast<int32_t>(l));
+    const bool global = c.is_global(l);
+    caches[l] = b.DeclareKvCache(static_cast<int32_t>(l),
+                                 global ? AttnKind::kFull : AttnKind::kSliding,
+                                 global ? 0 : c.sliding_window, c.num_kv_heads, c.head_dim);
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    b.SetLayer(static_cast<int32_t>(l));
+    x = AttentionBlock(b, x, c, l, caches[l]);
+    x = FeedForwardBlock(b, x, c, l);
+    b.Tap(x, "resid");
+  }
+
+  b.SetLayer(-1);
+  if (opt.last_row_only) x = b.LastRow(x, "last_row");  // [1, H]
+  ValueRef h = b.RMSNorm(x, W(T::kFinalNorm), eps, 0, "output_norm");
+  b.Tap(h, "final_norm");
+  const std::string head = c.tied_output ? W(T::kEmbedTokens) : W(T::kOutput);
+  ValueRef logits = b.MatMul(h, head, c.vocab_size, "lm_head");  // [T, V]
+  if (c.final_logit_softcapping > 0.0)
+    logits = b.Softcap(logits, static_cast<float>(c.final_logit_softcapping), "softcap");
+  b.Output("logits", logits);
+  return std::move(b).Finish();
+}
+
+}  // namespace sov::gemma3
