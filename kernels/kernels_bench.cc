@@ -15,6 +15,7 @@
 
 #include "kernels/api.h"
 #include "kernels/test_util.h"
+#include "quant/quantize.h"
 #include "kernels/weight_row.h"
 
 namespace sov::kernels {
@@ -86,6 +87,40 @@ void MatMulShapes(benchmark::internal::Benchmark* b) {
   b->Args({262144, 1536, 1, static_cast<int>(DType::kF32)});
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulShapes)->ArgNames({"N", "K", "T", "dtype"})->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Block-quantized weights (dequantized a group of rows at a time into f32).
+// Args: rows, cols, T, dtype id.
+void BM_MatMulQuant(benchmark::State& state) {
+  const int64_t N = state.range(0), K = state.range(1), T = state.range(2);
+  const DType dt = static_cast<DType>(state.range(3));
+  const auto f = BenchMatrix(N, K, DType::kF32);
+  std::vector<uint8_t> bytes(RowBytes(dt, K) * N);
+  const absl::Status s = QuantizeRows(dt, reinterpret_cast<const float*>(f.bytes.data()), N, K,
+                                      nullptr, bytes.data());
+  if (!s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  const WeightView w{bytes.data(), dt, N, K, RowBytes(dt, K)};
+  const auto x = test_util::RandomFloats(static_cast<size_t>(T * K), 2);
+  std::vector<float> y(static_cast<size_t>(T * N));
+  for (auto _ : state) {
+    MatMul(x.data(), T, K, w, y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+  state.SetLabel(std::string(Name(dt)));
+}
+BENCHMARK(BM_MatMulQuant)
+    ->ArgNames({"N", "K", "T", "dtype"})
+    ->Args({2048, 1536, 1, static_cast<int>(DType::kQ8_0)})
+    ->Args({2048, 1536, 1, static_cast<int>(DType::kQ4_K)})
+    ->Args({2048, 1536, 1, static_cast<int>(DType::kQ6_K)})
+    ->Args({6144, 1536, 1, static_cast<int>(DType::kQ4_K)})
+    ->Args({2048, 1536, 64, static_cast<int>(DType::kQ4_K)})
+    ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 // Args: T, keys visible at the last query (pos0 + T), window, head_dim, nq, nkv.

@@ -39,7 +39,7 @@ void GatherRowImpl(const WeightView& table, int64_t id, float scale, float* out)
     case DType::kF16:
       return ScaledRow(reinterpret_cast<const hwy::float16_t*>(row), table.cols, scale, out);
     default:
-      DecodeRow(table, id, out);  // dequantize in place, then scale
+      if (!DequantRowFast(table.dtype, row, out, table.cols)) DecodeRow(table, id, out);
       return ScaledRow(out, table.cols, scale, out);
   }
 }

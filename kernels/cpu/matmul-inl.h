@@ -36,6 +36,7 @@
 #endif
 
 #include "hwy/highway.h"
+#include "kernels/cpu/dequant-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sov::kernels::HWY_NAMESPACE {
@@ -153,8 +154,9 @@ void MatMulDirect(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
   });
 }
 
-// Block-quantized weights: each group of 4 rows is dequantized into a
-// per-thread f32 buffer once per token block, then uses the f32 tiles.
+// Block-quantized weights: each group of rows is dequantized into a
+// per-thread f32 buffer once per token block (vector dequantizers for Q8_0,
+// Q4_K, Q6_K; quant's DequantizeRow otherwise), then uses the f32 tiles.
 inline void MatMulDequant(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                           int64_t ldy) {
   const int64_t K = w.cols;
@@ -170,7 +172,9 @@ inline void MatMulDequant(const float* x, int64_t T, int64_t ldx, const WeightVi
         const int64_t nr = std::min<int64_t>(kGroupRows, w.rows - n0);
         const float* rows[kGroupRows];
         for (int64_t r = 0; r < nr; ++r) {
-          DecodeRow(w, n0 + r, buf.data() + r * K);
+          if (!DequantRowFast(w.dtype, w.row(n0 + r), buf.data() + r * K, K)) {
+            DecodeRow(w, n0 + r, buf.data() + r * K);
+          }
           rows[r] = buf.data() + r * K;
         }
         MatMulGroup(x, ldx, b0, b1, rows, nr, K, y + n0, ldy);
