@@ -58,9 +58,10 @@ void CheckType(DType t, std::initializer_list<size_t> f16_offsets) {
 void TestDequantBitExact() {
   CheckType(DType::kQ8_0, {offsetof(BlockQ8_0, d)});
   CheckType(DType::kQ4_K, {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)});
+  CheckType(DType::kQ5_K, {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)});
   CheckType(DType::kQ6_K, {offsetof(BlockQ6_K, d)});
   float dummy[32];
-  ASSERT_FALSE(DequantRowFast(DType::kQ5_K, nullptr, dummy, 0));
+  ASSERT_FALSE(DequantRowFast(DType::kQ4_0, nullptr, dummy, 0));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Vectorised dequantization of the hot block formats (Q8_0, Q4_K, Q6_K) into
+// Vectorised dequantization of the hot block formats (Q8_0, Q4_K, Q5_K, Q6_K) into
 // float32, bit-exact with quant/quantize.h DequantizeRow: the same products
 // in the same association, no FMA contraction (Highway's Mul and Sub are
 // separate instructions). Other block types return false so callers fall
@@ -70,6 +70,35 @@ HWY_INLINE void DequantQ4_K(const BlockQ4_K* x, int64_t nb, float* y) {
   }
 }
 
+HWY_INLINE void DequantQ5_K(const BlockQ5_K* x, int64_t nb, float* y) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(df);
+  const auto mask = hn::Set(di, 0xF), one = hn::Set(di, 1);
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = F16ToF32(x[i].d), dmin = F16ToF32(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
+      uint8_t sc, m;
+      GetScaleMinK4(is, x[i].scales, &sc, &m);
+      const auto d1 = hn::Set(df, d * sc), m1 = hn::Set(df, dmin * m);
+      GetScaleMinK4(is + 1, x[i].scales, &sc, &m);
+      const auto d2 = hn::Set(df, d * sc), m2 = hn::Set(df, dmin * m);
+      for (size_t l = 0; l < 32; l += N) {
+        const auto b = LoadU8AsI32(df, q + l);
+        const auto h = LoadU8AsI32(df, x[i].qh + l);
+        // Sub-block pair is/2 takes bits is and is + 1 of qh[l] as bit 4.
+        const auto h1 = hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, is), one));
+        const auto h2 = hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, is + 1), one));
+        const auto lo = hn::ConvertTo(df, hn::Add(hn::And(b, mask), h1));
+        const auto hi = hn::ConvertTo(df, hn::Add(hn::ShiftRight<4>(b), h2));
+        hn::StoreU(hn::Sub(hn::Mul(d1, lo), m1), df, y + l);
+        hn::StoreU(hn::Sub(hn::Mul(d2, hi), m2), df, y + 32 + l);
+      }
+    }
+  }
+}
+
 HWY_INLINE void DequantQ6_K(const BlockQ6_K* x, int64_t nb, float* y) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
@@ -107,6 +136,9 @@ HWY_INLINE bool DequantRowFast(DType t, const uint8_t* src, float* dst, int64_t 
       return true;
     case DType::kQ4_K:
       DequantQ4_K(reinterpret_cast<const BlockQ4_K*>(src), n / kQK_K, dst);
+      return true;
+    case DType::kQ5_K:
+      DequantQ5_K(reinterpret_cast<const BlockQ5_K*>(src), n / kQK_K, dst);
       return true;
     case DType::kQ6_K:
       DequantQ6_K(reinterpret_cast<const BlockQ6_K*>(src), n / kQK_K, dst);

@@ -156,7 +156,7 @@ void MatMulDirect(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
 
 // Block-quantized weights: each group of rows is dequantized into a
 // per-thread f32 buffer once per token block (vector dequantizers for Q8_0,
-// Q4_K, Q6_K; quant's DequantizeRow otherwise), then uses the f32 tiles.
+// Q4_K, Q5_K, Q6_K; quant's DequantizeRow otherwise), then uses the f32 tiles.
 inline void MatMulDequant(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                           int64_t ldy) {
   const int64_t K = w.cols;
