@@ -30,12 +30,12 @@ constexpr double kLogitTol = 1e-4;
 // bug (a wrong scale, window or donor) gives relative errors >= 1e-2.
 constexpr double kResidRelTol = 2e-5;
 
-struct Run {
+struct FixtureRun {
   std::vector<float> logits;
   std::vector<TapRecord> taps;
 };
 
-absl::StatusOr<Run> RunFixture(const Gemma4Model& m, const std::vector<int32_t>& tokens,
+absl::StatusOr<FixtureRun> RunFixture(const Gemma4Model& m, const std::vector<int32_t>& tokens,
                                int threads, bool fuse) {
   RunnerOptions ro;
   ro.threads = threads;
@@ -43,7 +43,7 @@ absl::StatusOr<Run> RunFixture(const Gemma4Model& m, const std::vector<int32_t>&
   ro.fuse = fuse;
   absl::StatusOr<std::unique_ptr<Gemma4Runner>> r = Gemma4Runner::Create(m, ro);
   if (!r.ok()) return r.status();
-  Run out;
+  FixtureRun out;
   (*r)->executor().set_tap_sink(&out.taps);
   absl::StatusOr<std::vector<float>> l = (*r)->Logits(tokens);
   if (!l.ok()) return l.status();
@@ -69,7 +69,7 @@ class Gemma4Parity : public ::testing::TestWithParam<std::string> {
 TEST_P(Gemma4Parity, LogitsAndResiduals) {
   for (bool fuse : {true, false}) {
     SCOPED_TRACE(fuse ? "fused" : "unfused");
-    absl::StatusOr<Run> run = RunFixture(*model_, cases_.tokens, 1, fuse);
+    absl::StatusOr<FixtureRun> run = RunFixture(*model_, cases_.tokens, 1, fuse);
     ASSERT_TRUE(run.ok()) << run.status();
     ASSERT_EQ(run->logits.size(), cases_.logits.size());
     const double dl = MaxAbsDiff(run->logits.data(), cases_.logits.data(), cases_.logits.size());
@@ -135,8 +135,8 @@ TEST_P(Gemma4Parity, DecodeMatchesPrefill) {
 }
 
 TEST_P(Gemma4Parity, ThreadCountDoesNotChangeBits) {
-  absl::StatusOr<Run> a = RunFixture(*model_, cases_.tokens, 1, true);
-  absl::StatusOr<Run> b = RunFixture(*model_, cases_.tokens, 2, true);
+  absl::StatusOr<FixtureRun> a = RunFixture(*model_, cases_.tokens, 1, true);
+  absl::StatusOr<FixtureRun> b = RunFixture(*model_, cases_.tokens, 2, true);
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->logits.size(), b->logits.size());
   EXPECT_EQ(std::memcmp(a->logits.data(), b->logits.data(), a->logits.size() * 4), 0);
@@ -148,7 +148,7 @@ TEST_P(Gemma4Parity, ThreadCountDoesNotChangeBits) {
 // divergence search names that layer.
 TEST_P(Gemma4Parity, FirstDivergenceNamesThePerturbedLayer) {
   const int64_t layer = std::min<int64_t>(3, cases_.L - 1);
-  absl::StatusOr<Run> clean = RunFixture(*model_, cases_.tokens, 1, true);
+  absl::StatusOr<FixtureRun> clean = RunFixture(*model_, cases_.tokens, 1, true);
   ASSERT_TRUE(clean.ok()) << clean.status();
 
   absl::StatusOr<std::unique_ptr<Gemma4Model>> m2 = LoadGemma4(testing::FixtureDir(GetParam()));
@@ -157,7 +157,7 @@ TEST_P(Gemma4Parity, FirstDivergenceNamesThePerturbedLayer) {
       gemma4::GgufName(gemma4::TensorId::kUpProj, layer));
   ASSERT_TRUE(w.ok()) << w.status();
   (*w)[5] += 0.5f;
-  absl::StatusOr<Run> bad = RunFixture(**m2, cases_.tokens, 1, true);
+  absl::StatusOr<FixtureRun> bad = RunFixture(**m2, cases_.tokens, 1, true);
   ASSERT_TRUE(bad.ok()) << bad.status();
 
   std::optional<Divergence> d = FirstDivergence(clean->taps, bad->taps, 1e-6);

@@ -93,7 +93,7 @@ ValueRef FeedForwardBlock(GraphBuilder& b, ValueRef r, const ModelConfig& c, int
 }  // namespace
 
 absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions& opt) {
-  if (c.layers.size() != static_cast<size_t>(c.num_layers))
+  if (c.num_layers <= 0 || c.layers.size() != static_cast<size_t>(c.num_layers))
     return absl::FailedPreconditionError("BuildGraph: config is not finalized");
   const int64_t H = c.hidden_size;
   const int64_t L = c.num_layers;

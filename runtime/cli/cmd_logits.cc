@@ -46,6 +46,7 @@ absl::Status RunLogits(const std::vector<std::string>& argv) {
   SOV_ASSIGN_OR_RETURN(std::string out, a.Require("output"));
   SOV_ASSIGN_OR_RETURN(int64_t threads, a.GetInt("threads", 0));
   if (threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
+  if (tok_text.empty()) return absl::InvalidArgumentError("--tokens: the token list is empty");
   SOV_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, ParseIntList(tok_text));
 
   LoadOptions lo;
