@@ -2,14 +2,8 @@
 
 #include <cmath>
 
-#include "runtime/check.h"
-
-#if __has_include("quant/quantize.h")
 #include "quant/quantize.h"
-#define SOV_KERNELS_HAVE_DEQUANT 1
-#else
-#define SOV_KERNELS_HAVE_DEQUANT 0
-#endif
+#include "runtime/check.h"
 
 namespace sov::kernels {
 
@@ -45,11 +39,7 @@ bool CanDecodeRows(DType t) {
     case DType::kQ5_0:
     case DType::kQ5_1:
     case DType::kQ4_1:
-#if SOV_KERNELS_HAVE_DEQUANT
       return CanDequantize(t);
-#else
-      return false;
-#endif
     default:
       return false;
   }
@@ -78,14 +68,12 @@ void DecodeRowRange(const WeightView& w, int64_t r, int64_t c0, int64_t n, float
   }
   SOV_CHECK(CanDecodeRows(w.dtype))
       << "weight dtype " << Name(w.dtype)
-      << " is not supported by the kernels (quantized rows need quant/quantize.h DequantizeRow)";
-#if SOV_KERNELS_HAVE_DEQUANT
+      << " is not supported by the kernels";
   const int64_t bs = BlockSize(w.dtype);
   SOV_CHECK(c0 % bs == 0 && n % bs == 0)
       << "quantized column range must be block aligned (block " << bs << ")";
   const uint8_t* src = row + static_cast<size_t>(c0 / bs) * static_cast<size_t>(TypeSize(w.dtype));
   DequantizeRow(w.dtype, src, dst, n);
-#endif
 }
 
 void DecodeRow(const WeightView& w, int64_t r, float* dst) { DecodeRowRange(w, r, 0, w.cols, dst); }

@@ -57,8 +57,8 @@ inline uint16_t F32ToBf16(float f) {
 // beyond the f16 range become infinity).
 uint16_t F32ToF16(float f);
 
-// True if rows of this dtype can be decoded in this build (F32, BF16, F16, and
-// the block-quantized types once quant/ provides DequantizeRow).
+// True if rows of this dtype can be decoded: F32, BF16, F16 and the block
+// types quant/ can dequantize (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1).
 bool CanDecodeRows(DType t);
 
 // dst[0..w.cols) = row r of w as float32. Aborts with a message naming the

@@ -23,7 +23,7 @@ void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* 
     default:
       SOV_CHECK(CanDecodeRows(w.dtype))
           << "MatMul: weight dtype " << Name(w.dtype)
-          << " is not supported (quantized rows need quant/quantize.h DequantizeRow)";
+          << " is not supported";
       return internal::MatMulQuant(x, T, ldx, w, y, ldy);
   }
 }
