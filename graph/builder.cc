@@ -34,15 +34,15 @@ bool GraphBuilder::CheckRef(ValueRef v, std::string_view what) {
   if (error_.ok()) {
     std::string where;
     if (!g_.nodes.empty()) where = absl::StrCat(" (after node '", g_.nodes.back().name, "')");
-    error_ = absl::InvalidArgumentError(
-        absl::StrCat("graph builder: invalid value handle ", v.id, " passed to ", std::string(what), where));
+    error_ = absl::InvalidArgumentError(absl::StrCat("graph builder: invalid value handle ", v.id,
+                                                     " passed to ", std::string(what), where));
   }
   return false;
 }
 
 int64_t GraphBuilder::RowsOf(ValueRef v) const {
   return v.valid() && v.id < static_cast<int32_t>(g_.values.size()) ? g_.values[v.id].rows
-                                                                     : kTokenRows;
+                                                                    : kTokenRows;
 }
 int64_t GraphBuilder::ColsOf(ValueRef v) const {
   return v.valid() && v.id < static_cast<int32_t>(g_.values.size()) ? g_.values[v.id].cols : 0;
@@ -134,7 +134,8 @@ void GraphBuilder::KvStore(KvCacheRef cache, ValueRef k, ValueRef v, std::string
   CheckRef(k, "KvStore k");
   CheckRef(v, "KvStore v");
   if (!cache.valid() || cache.id >= static_cast<int32_t>(g_.caches.size())) {
-    if (error_.ok()) error_ = absl::InvalidArgumentError("graph builder: KvStore on an invalid cache");
+    if (error_.ok())
+      error_ = absl::InvalidArgumentError("graph builder: KvStore on an invalid cache");
   }
   Node& n = NewNode(OpKind::kKvStore, name);
   n.inputs = {k.id, v.id};
@@ -198,9 +199,9 @@ ValueRef GraphBuilder::ColSlice(ValueRef x, int64_t offset, int64_t cols, std::s
   return out;
 }
 
-ValueRef GraphBuilder::PleAssemble(ValueRef ctx, ValueRef tok, int64_t n_layers,
-                                   int64_t per_layer, std::string_view norm_weight, float eps,
-                                   float ctx_scale, float out_scale, std::string_view name) {
+ValueRef GraphBuilder::PleAssemble(ValueRef ctx, ValueRef tok, int64_t n_layers, int64_t per_layer,
+                                   std::string_view norm_weight, float eps, float ctx_scale,
+                                   float out_scale, std::string_view name) {
   CheckRef(tok, "PleAssemble tok");
   ValueRef out = Unary(OpKind::kPleAssemble, ctx, n_layers * per_layer, name);
   Node& n = g_.nodes.back();
@@ -266,7 +267,8 @@ void GraphBuilder::Tap(ValueRef x, std::string_view name) {
 absl::StatusOr<Graph> GraphBuilder::Finish() && {
   if (!error_.ok()) return error_;
   if (!has_ids_) return absl::InvalidArgumentError("graph builder: the graph has no TokenIds()");
-  if (g_.outputs.empty()) return absl::InvalidArgumentError("graph builder: the graph has no Output()");
+  if (g_.outputs.empty())
+    return absl::InvalidArgumentError("graph builder: the graph has no Output()");
   return std::move(g_);
 }
 

@@ -6,25 +6,44 @@ namespace sov::graph {
 
 const char* OpName(OpKind op) {
   switch (op) {
-    case OpKind::kTokenIds: return "token_ids";
-    case OpKind::kView: return "view";
-    case OpKind::kEmbed: return "embed";
-    case OpKind::kMatMul: return "matmul";
-    case OpKind::kRMSNorm: return "rmsnorm";
-    case OpKind::kRoPE: return "rope";
-    case OpKind::kKvStore: return "kv_store";
-    case OpKind::kAttention: return "attention";
-    case OpKind::kGeluMul: return "gelu_mul";
-    case OpKind::kAdd: return "add";
-    case OpKind::kScaleBy: return "scale";
-    case OpKind::kSoftcap: return "softcap";
-    case OpKind::kPleAssemble: return "ple_assemble";
-    case OpKind::kMoeRoute: return "moe_route";
-    case OpKind::kMoeExperts: return "moe_experts";
-    case OpKind::kLastRow: return "last_row";
-    case OpKind::kNormMatMuls: return "norm_matmuls";
-    case OpKind::kFfnUp: return "ffn_up";
-    case OpKind::kAddRMSNorm: return "add_rmsnorm";
+    case OpKind::kTokenIds:
+      return "token_ids";
+    case OpKind::kView:
+      return "view";
+    case OpKind::kEmbed:
+      return "embed";
+    case OpKind::kMatMul:
+      return "matmul";
+    case OpKind::kRMSNorm:
+      return "rmsnorm";
+    case OpKind::kRoPE:
+      return "rope";
+    case OpKind::kKvStore:
+      return "kv_store";
+    case OpKind::kAttention:
+      return "attention";
+    case OpKind::kGeluMul:
+      return "gelu_mul";
+    case OpKind::kAdd:
+      return "add";
+    case OpKind::kScaleBy:
+      return "scale";
+    case OpKind::kSoftcap:
+      return "softcap";
+    case OpKind::kPleAssemble:
+      return "ple_assemble";
+    case OpKind::kMoeRoute:
+      return "moe_route";
+    case OpKind::kMoeExperts:
+      return "moe_experts";
+    case OpKind::kLastRow:
+      return "last_row";
+    case OpKind::kNormMatMuls:
+      return "norm_matmuls";
+    case OpKind::kFfnUp:
+      return "ffn_up";
+    case OpKind::kAddRMSNorm:
+      return "add_rmsnorm";
   }
   return "?";
 }

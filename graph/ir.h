@@ -58,19 +58,19 @@ struct Value {
 };
 
 enum class OpKind : int8_t {
-  kTokenIds,    // graph input: int32 token ids [T, 1]
-  kView,        // column slice of `inputs[0]` (no data movement)
-  kEmbed,       // out[t] = table[ids[t]] * scale
-  kMatMul,      // out = x . W^T           (weights[0] = W [out, in])
-  kRMSNorm,     // per group of group_dim columns; weights[0] may be empty (no weight)
-  kRoPE,        // NeoX RoPE, n_heads x head_dim, inv_freq constant; pos = pos0 + t
-  kKvStore,     // append k (inputs[0]) and v (inputs[1]) to cache `cache`
-  kAttention,   // q (inputs[0]) against cache `cache` (window/heads from the cache)
-  kGeluMul,     // gelu_tanh(gate) * up
-  kAdd,         // a + b
-  kScaleBy,     // x * scale, or x * weights[0][0] when a weight is named
-  kSoftcap,     // cap * tanh(x / cap)
-  kPleAssemble, // (RMSNorm(ctx * ctx_scale; w) + tok) * out_scale per P-slice
+  kTokenIds,     // graph input: int32 token ids [T, 1]
+  kView,         // column slice of `inputs[0]` (no data movement)
+  kEmbed,        // out[t] = table[ids[t]] * scale
+  kMatMul,       // out = x . W^T           (weights[0] = W [out, in])
+  kRMSNorm,      // per group of group_dim columns; weights[0] may be empty (no weight)
+  kRoPE,         // NeoX RoPE, n_heads x head_dim, inv_freq constant; pos = pos0 + t
+  kKvStore,      // append k (inputs[0]) and v (inputs[1]) to cache `cache`
+  kAttention,    // q (inputs[0]) against cache `cache` (window/heads from the cache)
+  kGeluMul,      // gelu_tanh(gate) * up
+  kAdd,          // a + b
+  kScaleBy,      // x * scale, or x * weights[0][0] when a weight is named
+  kSoftcap,      // cap * tanh(x / cap)
+  kPleAssemble,  // (RMSNorm(ctx * ctx_scale; w) + tok) * out_scale per P-slice
   kMoeRoute,    // logits -> (idx int32 [T, k], w f32 [T, k]); weights[0]: per-expert scale or empty
   kMoeExperts,  // x, idx, w -> sum_j w_j expert_{idx_j}(x); weights: gate_up stack, down stack
   kLastRow,     // [T, C] -> [1, C]: keeps the last token's row
@@ -97,26 +97,26 @@ struct KvCacheDecl {
 
 struct Node {
   OpKind op = OpKind::kMatMul;
-  std::string name;  // e.g. "attn_q"; unique names are not required
-  int32_t layer = -1;  // decoder layer the node belongs to, -1 outside the layer stack
+  std::string name;              // e.g. "attn_q"; unique names are not required
+  int32_t layer = -1;            // decoder layer the node belongs to, -1 outside the layer stack
   std::vector<int32_t> inputs;   // value ids
   std::vector<int32_t> outputs;  // value ids
   std::vector<std::string> weights;  // weight names ("" = none in an optional slot)
-  int32_t cache = -1;  // KvStore / Attention
+  int32_t cache = -1;                // KvStore / Attention
 
   // Attributes (meaning depends on op; unused ones stay zero).
-  float eps = 0.0f;        // RMSNorm family, PleAssemble
-  float scale = 1.0f;      // Embed, ScaleBy, Attention, PleAssemble (ctx_scale)
-  float scale2 = 1.0f;     // PleAssemble (out_scale)
-  float cap = 0.0f;        // Softcap
-  int64_t group_dim = 0;   // RMSNorm: columns per normalised group (== cols for a plain norm)
-  int64_t n_heads = 0;     // RoPE heads, Attention query heads
-  int64_t head_dim = 0;    // RoPE
-  int64_t n_layers = 0;    // PleAssemble L
-  int64_t per_layer = 0;   // PleAssemble P
-  int64_t top_k = 0;       // MoeRoute / MoeExperts
-  int64_t n_experts = 0;   // MoeExperts
-  int64_t intermediate = 0;  // MoeExperts
+  float eps = 0.0f;             // RMSNorm family, PleAssemble
+  float scale = 1.0f;           // Embed, ScaleBy, Attention, PleAssemble (ctx_scale)
+  float scale2 = 1.0f;          // PleAssemble (out_scale)
+  float cap = 0.0f;             // Softcap
+  int64_t group_dim = 0;        // RMSNorm: columns per normalised group (== cols for a plain norm)
+  int64_t n_heads = 0;          // RoPE heads, Attention query heads
+  int64_t head_dim = 0;         // RoPE
+  int64_t n_layers = 0;         // PleAssemble L
+  int64_t per_layer = 0;        // PleAssemble P
+  int64_t top_k = 0;            // MoeRoute / MoeExperts
+  int64_t n_experts = 0;        // MoeExperts
+  int64_t intermediate = 0;     // MoeExperts
   std::vector<float> inv_freq;  // RoPE: head_dim / 2 frequencies (0 = identity)
   // Fused nodes: the names of the nodes they replaced, for dumps and taps.
   std::vector<std::string> fused_from;

@@ -1,10 +1,11 @@
 // Tests of the compiler passes on small hand-built graphs.
+#include "graph/passes/passes.h"
+
 #include <algorithm>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "graph/builder.h"
-#include "graph/passes/passes.h"
 #include "graph/plan.h"
 #include "graph/test_util.h"
 #include "gtest/gtest.h"
@@ -12,8 +13,8 @@
 namespace sov::graph {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::BuildTiny;
+using ::testing::HasSubstr;
 using testing::TinyConfig;
 using testing::VectorWeights;
 
@@ -251,8 +252,8 @@ void CheckNoLiveOverlap(const Graph& g, const MemoryPlan& mp, int64_t t_max) {
     live.push_back(Live{-1, int32_t(i), int32_t(i), sb, b.offset, b.offset + b.bytes});
   }
   const auto& pb = mp.buffers[mp.positions_buffer];
-  live.push_back(Live{-2, 0, int32_t(g.nodes.size()), mp.positions_buffer, pb.offset,
-                      pb.offset + pb.bytes});
+  live.push_back(
+      Live{-2, 0, int32_t(g.nodes.size()), mp.positions_buffer, pb.offset, pb.offset + pb.bytes});
   int checked = 0;
   for (size_t i = 0; i < live.size(); ++i) {
     for (size_t j = i + 1; j < live.size(); ++j) {
@@ -307,7 +308,8 @@ TEST(MemoryPlan, WithoutReusePeakIsNaiveSum) {
   CheckNoLiveOverlap(*g, *mp, 4);
 }
 
-// ---- Lowering and dump ---------------------------------------------------------------------------
+// ---- Lowering and dump
+// ---------------------------------------------------------------------------
 
 TEST(Plan, CompileAndDump) {
   TinyConfig c;

@@ -35,8 +35,10 @@ std::string Plan::Dump(int64_t kv_t_max, int64_t context) const {
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& s = steps[i];
     os << absl::StrFormat("%4d %-12s", i, OpName(s.op));
-    if (s.layer >= 0) os << absl::StrFormat(" L%-3d", s.layer);
-    else os << "     ";
+    if (s.layer >= 0)
+      os << absl::StrFormat(" L%-3d", s.layer);
+    else
+      os << "     ";
     os << " " << s.name << (s.fused ? " [fused]" : "") << ":";
     for (const Operand& o : s.in) os << " " << OperandText(o);
     os << " ->";
@@ -68,8 +70,7 @@ std::string Plan::Dump(int64_t kv_t_max, int64_t context) const {
       steps.size(), fusion.add_rmsnorm, fusion.add_rmsnorm_with_next, fusion.ffn_up,
       fusion.norm_matmuls);
   os << absl::StrFormat("arena: peak %d bytes (%.2f MiB), without reuse %d bytes (%.2f MiB)\n",
-                        arena_bytes, arena_bytes / 1048576.0, naive_bytes,
-                        naive_bytes / 1048576.0);
+                        arena_bytes, arena_bytes / 1048576.0, naive_bytes, naive_bytes / 1048576.0);
   const int64_t kv = KvCacheBytes(kv_t_max, context);
   os << absl::StrFormat("kv cache: %d owning caches, %d bytes (%.2f MiB) at context %d\n", owned,
                         kv, kv / 1048576.0, context);

@@ -60,7 +60,7 @@ int64_t KvCacheRows(const PlanCache& c, int64_t t_max, int64_t context);
 
 struct Step {
   OpKind op = OpKind::kMatMul;
-  std::string name;   // node name (fused: "a+b+c")
+  std::string name;  // node name (fused: "a+b+c")
   bool fused = false;
   int32_t layer = -1;
   std::vector<Operand> in;
@@ -97,9 +97,9 @@ struct Plan {
   int64_t naive_bytes = 0;  // without reuse, for comparison
   std::vector<Step> steps;
   std::vector<PlanCache> caches;
-  Operand token_ids;   // int32 [T, 1], written by the executor
-  Operand positions;   // int32 [T], written by the executor (pos0 + t)
-  int64_t vocab = 0;   // rows of the smallest embedding table read by token ids
+  Operand token_ids;  // int32 [T, 1], written by the executor
+  Operand positions;  // int32 [T], written by the executor (pos0 + t)
+  int64_t vocab = 0;  // rows of the smallest embedding table read by token ids
   std::vector<PlanOutput> outputs;
   std::vector<PlanTap> taps;
   FusionStats fusion;

@@ -45,18 +45,21 @@ class VectorWeights : public WeightProvider {
 
   absl::StatusOr<kernels::WeightView> Matrix(std::string_view name) const override {
     auto it = mats_.find(std::string(name));
-    if (it == mats_.end()) return absl::NotFoundError(absl::StrCat("no matrix ", std::string(name)));
+    if (it == mats_.end())
+      return absl::NotFoundError(absl::StrCat("no matrix ", std::string(name)));
     return View(it->second);
   }
   absl::StatusOr<std::span<const float>> Vector(std::string_view name) const override {
     auto it = vecs_.find(std::string(name));
-    if (it == vecs_.end()) return absl::NotFoundError(absl::StrCat("no vector ", std::string(name)));
+    if (it == vecs_.end())
+      return absl::NotFoundError(absl::StrCat("no vector ", std::string(name)));
     return std::span<const float>(it->second);
   }
   absl::StatusOr<std::vector<kernels::WeightView>> MatrixStack(
       std::string_view name) const override {
     auto it = stacks_.find(std::string(name));
-    if (it == stacks_.end()) return absl::NotFoundError(absl::StrCat("no stack ", std::string(name)));
+    if (it == stacks_.end())
+      return absl::NotFoundError(absl::StrCat("no stack ", std::string(name)));
     std::vector<kernels::WeightView> out;
     for (int64_t e = 0; e < it->second; ++e) {
       out.push_back(View(mats_.at(absl::StrCat(std::string(name), "#", e))));
@@ -94,7 +97,7 @@ struct TinyConfig {
   int64_t ple = 8;  // 0: no PLE
   std::vector<AttnKind> layers = {AttnKind::kSliding, AttnKind::kSliding, AttnKind::kFull,
                                   AttnKind::kSliding, AttnKind::kSliding, AttnKind::kFull};
-  int32_t n_shared = 2;  // last layers reading an earlier layer's cache
+  int32_t n_shared = 2;   // last layers reading an earlier layer's cache
   int32_t moe_layer = 1;  // layer with routed experts (-1: none)
   int64_t n_experts = 4, top_k = 2, moe_ffn = 16;
   bool last_row_only = false;
@@ -174,9 +177,8 @@ inline absl::StatusOr<Graph> BuildTiny(const TinyConfig& c) {
   std::vector<KvCacheRef> caches;
   const int32_t first_shared = static_cast<int32_t>(L) - c.n_shared;
   for (int32_t l = 0; l < L; ++l) {
-    caches.push_back(l < first_shared
-                         ? b.DeclareKvCache(l, c.layers[l], c.window, nkv, d)
-                         : b.ShareKvCache(l, c.layers[l]));
+    caches.push_back(l < first_shared ? b.DeclareKvCache(l, c.layers[l], c.window, nkv, d)
+                                      : b.ShareKvCache(l, c.layers[l]));
   }
   for (int32_t l = 0; l < L; ++l) {
     b.SetLayer(l);
@@ -211,8 +213,8 @@ inline absl::StatusOr<Graph> BuildTiny(const TinyConfig& c) {
       ValueRef logits = b.MatMul(z, n("router"), c.n_experts, "router");
       MoeRouteResult r = b.MoeRoute(logits, c.top_k, n("expert_scale"), "moe_route");
       ValueRef f2 = b.RMSNorm(x, n("pre_ffn_norm_2"), eps, 0, "pre_ffn_norm_2");
-      ValueRef m2 = b.MoeExperts(f2, r, n("gate_up"), n("down_exps"), c.n_experts, c.moe_ffn,
-                                 "moe_experts");
+      ValueRef m2 =
+          b.MoeExperts(f2, r, n("gate_up"), n("down_exps"), c.n_experts, c.moe_ffn, "moe_experts");
       m2 = b.RMSNorm(m2, n("post_ffn_norm_2"), eps, 0, "post_ffn_norm_2");
       m = b.Add(m, m2, "moe_sum");
     }

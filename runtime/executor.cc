@@ -75,11 +75,12 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const graph::Graph& g
   SOV_ASSIGN_OR_RETURN(ex->prefill_, graph::Compile(g, weights, co));
   co.t_max = 1;
   SOV_ASSIGN_OR_RETURN(ex->decode_, graph::Compile(g, weights, co));
-  if (ex->prefill_.outputs.empty()) return absl::InvalidArgumentError("executor: graph has no output");
+  if (ex->prefill_.outputs.empty())
+    return absl::InvalidArgumentError("executor: graph has no output");
   const int64_t arena = std::max(ex->prefill_.arena_bytes, ex->decode_.arena_bytes);
   SOV_ASSIGN_OR_RETURN(ex->arena_, Arena::Create(static_cast<size_t>(arena)));
-  SOV_ASSIGN_OR_RETURN(ex->kv_, KvCache::Create(ex->prefill_.caches, opts.prefill_rows,
-                                                opts.context));
+  SOV_ASSIGN_OR_RETURN(ex->kv_,
+                       KvCache::Create(ex->prefill_.caches, opts.prefill_rows, opts.context));
   ex->tbb_arena_ = std::make_unique<tbb::task_arena>(
       opts.threads > 0 ? opts.threads : static_cast<int>(tbb::task_arena::automatic));
   return ex;
@@ -90,16 +91,14 @@ absl::Status Executor::CheckTokens(std::span<const int32_t> tokens) const {
   const int64_t vocab = prefill_.vocab;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || (vocab > 0 && tokens[i] >= vocab)) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at index ", i,
-                                                     " is outside the vocabulary [0, ", vocab,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token id ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", vocab, ")"));
     }
   }
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (pos_ + n > opts_.context) {
     return absl::OutOfRangeError(absl::StrCat("context limit: ", pos_, " positions used + ", n,
-                                              " new tokens exceed the context of ",
-                                              opts_.context));
+                                              " new tokens exceed the context of ", opts_.context));
   }
   return absl::OkStatus();
 }

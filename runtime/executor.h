@@ -13,14 +13,14 @@
 #ifndef SOV_RUNTIME_EXECUTOR_H_
 #define SOV_RUNTIME_EXECUTOR_H_
 
+#include <tbb/task_arena.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <tbb/task_arena.h>
 
 #include "absl/status/statusor.h"
 #include "graph/ir.h"

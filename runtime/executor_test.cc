@@ -47,7 +47,9 @@ class NaiveEval {
     std::vector<std::vector<int32_t>> ints(g_.values.size());
     std::vector<int32_t> pos(T);
     std::iota(pos.begin(), pos.end(), static_cast<int32_t>(pos0));
-    auto rows = [&](int32_t v) { return g_.values[v].rows == graph::kTokenRows ? T : g_.values[v].rows; };
+    auto rows = [&](int32_t v) {
+      return g_.values[v].rows == graph::kTokenRows ? T : g_.values[v].rows;
+    };
     auto cols = [&](int32_t v) { return g_.values[v].cols; };
     auto alloc = [&](int32_t v) -> float* {
       f[v].assign(static_cast<size_t>(rows(v) * cols(v)), 0.0f);
@@ -254,7 +256,8 @@ TEST(Executor, UnfusedPlanEqualsDirectEvaluationBitwise) {
   // Taps come per chunk from the executor; compare the last layer's residual rows.
   std::vector<float> resid_exec;
   for (const TapRecord& t : te) {
-    if (t.name == "resid" && t.layer == 5) resid_exec.insert(resid_exec.end(), t.data.begin(), t.data.end());
+    if (t.name == "resid" && t.layer == 5)
+      resid_exec.insert(resid_exec.end(), t.data.begin(), t.data.end());
   }
   for (const TapRecord& t : tn) {
     if (t.name == "resid" && t.layer == 5) {
@@ -293,8 +296,8 @@ TEST(Executor, DecodeEqualsPrefillThroughRingBuffers) {
   auto step = fx.Make({.prefill_rows = 3, .context = 20});
   absl::StatusOr<Logits> first = step->Prefill(std::span(seq).first(1));
   ASSERT_TRUE(first.ok());
-  double worst = MaxAbsDiff(std::vector<float>(all->row(0), all->row(1)), first->data.data(),
-                            c.vocab);
+  double worst =
+      MaxAbsDiff(std::vector<float>(all->row(0), all->row(1)), first->data.data(), c.vocab);
   for (int t = 1; t < 20; ++t) {
     absl::StatusOr<Logits> l = step->Decode(seq[t]);
     ASSERT_TRUE(l.ok());

@@ -4,8 +4,8 @@
 
 namespace sov {
 
-absl::StatusOr<KvCache> KvCache::Create(const std::vector<graph::PlanCache>& caches,
-                                        int64_t t_max, int64_t context) {
+absl::StatusOr<KvCache> KvCache::Create(const std::vector<graph::PlanCache>& caches, int64_t t_max,
+                                        int64_t context) {
   if (t_max < 1 || context < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("KV cache: t_max (", t_max, ") and context (", context, ") must be >= 1"));
@@ -19,13 +19,13 @@ absl::StatusOr<KvCache> KvCache::Create(const std::vector<graph::PlanCache>& cac
     const size_t bytes = static_cast<size_t>(l.rows * l.width) * sizeof(float);
     absl::StatusOr<AlignedBuffer> k = AlignedBuffer::Allocate(bytes);
     if (!k.ok()) {
-      return absl::Status(k.status().code(), absl::StrCat("KV cache of layer ", c.layer, ": ",
-                                                          k.status().message()));
+      return absl::Status(k.status().code(),
+                          absl::StrCat("KV cache of layer ", c.layer, ": ", k.status().message()));
     }
     absl::StatusOr<AlignedBuffer> v = AlignedBuffer::Allocate(bytes);
     if (!v.ok()) {
-      return absl::Status(v.status().code(), absl::StrCat("KV cache of layer ", c.layer, ": ",
-                                                          v.status().message()));
+      return absl::Status(v.status().code(),
+                          absl::StrCat("KV cache of layer ", c.layer, ": ", v.status().message()));
     }
     l.k = std::move(*k);
     l.v = std::move(*v);

@@ -20,8 +20,8 @@ class KvCache {
  public:
   // `t_max`: the largest step (prefill bucket) any plan will run; `context`:
   // the most positions a sequence may reach.
-  static absl::StatusOr<KvCache> Create(const std::vector<graph::PlanCache>& caches,
-                                        int64_t t_max, int64_t context);
+  static absl::StatusOr<KvCache> Create(const std::vector<graph::PlanCache>& caches, int64_t t_max,
+                                        int64_t context);
 
   KvCache() = default;
   KvCache(KvCache&&) = default;

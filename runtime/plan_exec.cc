@@ -8,8 +8,8 @@
 namespace sov {
 namespace {
 
-using graph::OpKind;
 using graph::Operand;
+using graph::OpKind;
 using graph::Step;
 
 float* F(const StepContext& c, const Operand& o) { return OperandPtr<float>(c, o); }
@@ -72,14 +72,12 @@ void RunStep(const Step& s, const StepContext& c) {
       return;
     case OpKind::kRoPE:
       if (!s.in_place) CopyRows(c, s.in[0], s.out[0], R);
-      kernels::RoPE(F(c, s.out[0]), R, s.out[0].ld, s.n_heads, s.head_dim, pos,
-                    s.inv_freq.data());
+      kernels::RoPE(F(c, s.out[0]), R, s.out[0].ld, s.n_heads, s.head_dim, pos, s.inv_freq.data());
       return;
     case OpKind::kKvStore: {
       const int32_t i = s.cache;
-      kernels::KvAppend(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, c.pos0,
-                        c.kv->k(i), c.kv->v(i), c.kv->rows(i), c.kv->row_width(i),
-                        c.kv->row_width(i));
+      kernels::KvAppend(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, c.pos0, c.kv->k(i),
+                        c.kv->v(i), c.kv->rows(i), c.kv->row_width(i), c.kv->row_width(i));
       return;
     }
     case OpKind::kAttention: {
@@ -116,7 +114,8 @@ void RunStep(const Step& s, const StepContext& c) {
       if (x.ld == x.cols && y.ld == y.cols) {
         kernels::Add(F(c, x), F(c, y), R * y.cols);
       } else {
-        for (int64_t r = 0; r < R; ++r) kernels::Add(F(c, x) + r * x.ld, F(c, y) + r * y.ld, y.cols);
+        for (int64_t r = 0; r < R; ++r)
+          kernels::Add(F(c, x) + r * x.ld, F(c, y) + r * y.ld, y.cols);
       }
       return;
     }

@@ -51,8 +51,8 @@ absl::Status ResolveKvSharing(Graph& g) {
     if (donor < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("layer ", c.layer, " is KV-shared (", KindName(c.kind),
-                       ") but no layer before the first shared layer (", first_shared,
-                       ") owns a ", KindName(c.kind), " KV cache"));
+                       ") but no layer before the first shared layer (", first_shared, ") owns a ",
+                       KindName(c.kind), " KV cache"));
     }
     const KvCacheDecl& d = g.caches[donor];
     c.donor = donor;

@@ -82,10 +82,11 @@ class Lowerer {
       s.in_place = s.in_place_input >= 0;
       absl::Status st = ResolveWeights(n, &s);
       if (!st.ok()) {
-        return absl::Status(st.code(), absl::StrCat("lowering node '", n.name, "': ", st.message()));
+        return absl::Status(st.code(),
+                            absl::StrCat("lowering node '", n.name, "': ", st.message()));
       }
-      if (n.op == OpKind::kEmbed && g_.nodes[g_.values[n.inputs[0]].producer].op ==
-                                        OpKind::kTokenIds) {
+      if (n.op == OpKind::kEmbed &&
+          g_.nodes[g_.values[n.inputs[0]].producer].op == OpKind::kTokenIds) {
         plan.vocab = std::min(plan.vocab, s.mats[0].view.rows);
       }
       step_of[i] = static_cast<int32_t>(plan.steps.size());
@@ -148,8 +149,8 @@ class Lowerer {
       case OpKind::kMoeExperts: {
         SOV_ASSIGN_OR_RETURN(s->gate_up, w_.MatrixStack(n.weights[0]));
         SOV_ASSIGN_OR_RETURN(s->down, w_.MatrixStack(n.weights[1]));
-        s->mats.push_back(MatrixRef{n.weights[0], s->gate_up.empty() ? kernels::WeightView{}
-                                                                      : s->gate_up[0]});
+        s->mats.push_back(
+            MatrixRef{n.weights[0], s->gate_up.empty() ? kernels::WeightView{} : s->gate_up[0]});
         s->mats.push_back(
             MatrixRef{n.weights[1], s->down.empty() ? kernels::WeightView{} : s->down[0]});
         return absl::OkStatus();

@@ -114,8 +114,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& g, const MemoryOptions& opts)
       if (k == 0 && inplace >= 0) {
         const int32_t b = mp.value_buffer[n.inputs[inplace]];
         if (b < 0) {
-          return absl::InternalError(absl::StrCat("memory plan: in-place input of node '", n.name,
-                                                  "' has no buffer"));
+          return absl::InternalError(
+              absl::StrCat("memory plan: in-place input of node '", n.name, "' has no buffer"));
         }
         mp.value_buffer[o] = b;
         mp.buffers[b].last = std::max({mp.buffers[b].last, last[o], i});
@@ -140,9 +140,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& g, const MemoryOptions& opts)
   // Placement.
   std::vector<int32_t> order(mp.buffers.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return mp.buffers[a].bytes > mp.buffers[b].bytes;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return mp.buffers[a].bytes > mp.buffers[b].bytes; });
   std::vector<int32_t> placed;
   for (int32_t b : order) {
     MemoryPlan::Buffer& buf = mp.buffers[b];
@@ -155,7 +154,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const Graph& g, const MemoryOptions& opts)
     std::vector<std::pair<int64_t, int64_t>> busy;  // [offset, end) of live-overlapping buffers
     for (int32_t p : placed) {
       const MemoryPlan::Buffer& o = mp.buffers[p];
-      if (o.first <= buf.last && buf.first <= o.last) busy.emplace_back(o.offset, o.offset + o.bytes);
+      if (o.first <= buf.last && buf.first <= o.last)
+        busy.emplace_back(o.offset, o.offset + o.bytes);
     }
     std::sort(busy.begin(), busy.end());
     int64_t at = 0;

@@ -59,9 +59,9 @@ struct MemoryPlan {
     std::string what;    // value or scratch name
   };
   std::vector<Buffer> buffers;
-  std::vector<int32_t> value_buffer;  // per value: buffer index (views: the base's), -1 if unused
-  std::vector<int64_t> value_offset;  // per value: byte offset of column 0 (views included)
-  std::vector<int64_t> value_ld;      // per value: row stride in elements
+  std::vector<int32_t> value_buffer;    // per value: buffer index (views: the base's), -1 if unused
+  std::vector<int64_t> value_offset;    // per value: byte offset of column 0 (views included)
+  std::vector<int64_t> value_ld;        // per value: row stride in elements
   std::vector<int32_t> scratch_buffer;  // per node: scratch buffer index or -1
   int32_t positions_buffer = -1;        // int32 [T_max] positions for RoPE
   int64_t peak_bytes = 0;

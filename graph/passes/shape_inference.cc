@@ -182,8 +182,8 @@ class Checker {
         SOV_RETURN_IF_ERROR(In(n, 0, ElemType::kF32, &a));
         SOV_RETURN_IF_ERROR(TokenRows(a));
         if (n.n_heads <= 0 || n.n_heads % kv->n_kv_heads != 0) {
-          return Err(absl::StrCat(n.n_heads, " query heads is not a multiple of ",
-                                  kv->n_kv_heads, " KV heads"));
+          return Err(absl::StrCat(n.n_heads, " query heads is not a multiple of ", kv->n_kv_heads,
+                                  " KV heads"));
         }
         return Cols(a, n.n_heads * kv->head_dim, "n_q_heads * head_dim of the cache");
       }
@@ -256,9 +256,8 @@ absl::Status InferShapes(const Graph& g, const WeightProvider* weights) {
       }
       const int32_t p = g.values[v].producer;
       if (p >= static_cast<int32_t>(i)) {
-        return absl::InvalidArgumentError(absl::StrCat("node #", i, " '", g.nodes[i].name,
-                                                       "' reads value %", v,
-                                                       " before it is produced"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "node #", i, " '", g.nodes[i].name, "' reads value %", v, " before it is produced"));
       }
     }
   }
