@@ -19,6 +19,7 @@
 #include "models/gemma4/config.h"
 #include "nlohmann/json.hpp"
 #include "runtime/executor.h"
+#include "runtime/gguf_reader.h"
 #include "runtime/hf_config.h"
 #include "runtime/safetensors.h"
 #include "runtime/weights.h"
