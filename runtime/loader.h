@@ -61,6 +61,7 @@ class Gemma4Weights : public graph::WeightProvider {
 
  private:
   friend class Gemma4Loader;
+  friend class GgufWeightsFiller;  // runtime/gguf_model.cc
   std::map<std::string, Matrix2D, std::less<>> matrices_;
   std::map<std::string, std::vector<float>, std::less<>> vectors_;
   std::map<std::string, Stack3D, std::less<>> stacks_;
@@ -70,10 +71,12 @@ struct Gemma4Model {
   std::string dir;
   gemma4::ModelConfig config;
   std::unique_ptr<WeightStore> store;  // keeps the mapping and aligned copies alive
+  std::unique_ptr<GgufReader> gguf;    // the mapping, when loaded from a GGUF file
   std::unique_ptr<Gemma4Weights> weights;
 };
 
-// `dir`: an HF model directory (config.json + model.safetensors or shards).
+// `dir`: an HF model directory (config.json + model.safetensors or shards), or
+// a GGUF file (name ending in .gguf or starting with the GGUF magic).
 absl::StatusOr<std::unique_ptr<Gemma4Model>> LoadGemma4(const std::string& dir,
                                                         const LoadOptions& opt = {});
 
