@@ -273,6 +273,8 @@ inline void AttentionImpl(const AttentionParams& p, const float* q, int64_t ldq,
   }
   const int64_t total = first[units];
   const int64_t state_floats = G * (d + 2);
+  // Local, not thread_local: this thread may run other tasks (even another
+  // Attention) while it waits in ParallelFor below.
   std::vector<float> states(static_cast<size_t>(total * state_floats));
   auto state_at = [&](int64_t i) {
     float* base = states.data() + i * state_floats;
