@@ -214,7 +214,15 @@ absl::StatusOr<ModelConfig> Gemma4ConfigFromHf(const HfConfig& hf) {
   if (hf.text_model_type != "gemma4_text")
     return absl::InvalidArgumentError(absl::StrCat(hf.path, ": model_type \"", hf.model_type,
                                                    "\" is not a Gemma 4 model (gemma4, gemma4_text)"));
-  absl::StatusOr<ModelConfig> c = Gemma4ConfigFromJson(hf.text);
+  // A multimodal (nested) checkpoint ties the LM head by the top-level flag
+  // (Gemma4Config defaults it to true) and then saves no lm_head.weight.
+  nlohmann::json text = hf.text;
+  if (hf.nested) {
+    auto tie = GetBoolOr(hf.root, "tie_word_embeddings", true);
+    if (!tie.ok()) return absl::InvalidArgumentError(absl::StrCat(hf.path, ": ", tie.status().message()));
+    text["tie_word_embeddings"] = *tie;
+  }
+  absl::StatusOr<ModelConfig> c = Gemma4ConfigFromJson(text);
   if (!c.ok()) return absl::Status(c.status().code(), absl::StrCat(hf.path, ": ", c.status().message()));
   return c;
 }
@@ -326,7 +334,7 @@ class Gemma4Loader {
         const int64_t layer = info.per_layer ? i : -1;
         const Presence p = gemma4::PresenceOf(c, info.id, layer);
         if (p == Presence::kIgnored || p == Presence::kAbsent) continue;
-        const std::string hf = prefix + gemma4::HfName(info.id, layer);
+        const std::string hf = (info.hf_top_level ? "" : prefix) + gemma4::HfName(info.id, layer);
         const std::string key = gemma4::GgufName(info.id, layer);
         if (!store.Has(hf)) {
           if (p == Presence::kOptional) {  // layer_scalar: HF initialises it to 1
@@ -427,6 +435,7 @@ absl::StatusOr<std::unique_ptr<Gemma4Runner>> Gemma4Runner::Create(const Gemma4M
   r->opt_ = opt;
   gemma4::BuildOptions bo;
   bo.last_row_only = opt.last_row_only;
+  bo.debug_taps = opt.debug_taps;
   SOV_ASSIGN_OR_RETURN(r->graph_, gemma4::BuildGraph(m.config, bo));
   const int64_t t = std::max<int64_t>(opt.max_tokens, 1);
   r->ex_opt_.prefill_rows = std::min(t, kMaxPrefillRows);

@@ -89,6 +89,7 @@ struct RunnerOptions {
   int64_t context = 0;      // most positions a sequence reaches; 0 = max_tokens
   bool fuse = true;
   bool last_row_only = false;  // graph computes only the last row's logits
+  bool debug_taps = false;     // gemma4::BuildOptions::debug_taps
 };
 
 // Model -> graph -> compiled plans -> executor, for the CLI and tests.

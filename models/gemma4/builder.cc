@@ -33,7 +33,7 @@ ValueRef DenseMlp(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64_t l) 
 
 // Attention half of layer l (spec §2.5). Returns the new residual stream.
 ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64_t l,
-                        const std::vector<KvCacheRef>& caches) {
+                        const std::vector<KvCacheRef>& caches, bool debug_taps) {
   const LayerConfig& lc = c.layers[l];
   const int64_t d = lc.head_dim;
   const int64_t nq = c.num_heads;
@@ -45,6 +45,7 @@ ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64
   ValueRef q = b.MatMul(a, W(T::kQProj, l), nq * d, "attn_q");         // [T, nq*d]
   q = b.RMSNorm(q, W(T::kQNorm, l), eps, d, "attn_q_norm");            // per head over d
   q = b.RoPE(q, nq, d, inv_freq, "attn_q_rope");
+  if (debug_taps) b.Tap(q, "attn_q");
 
   if (lc.owns_kv) {
     ValueRef kr = b.MatMul(a, W(T::kKProj, l), nkv * d, "attn_k");  // [T, nkv*d], raw K
@@ -57,9 +58,12 @@ ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64
   }
   // Scale 1.0: the q/k norms replace 1/sqrt(d) (pitfall 2).
   ValueRef o = b.Attention(q, caches[l], nq, 1.0f, "attn");                     // [T, nq*d]
+  if (debug_taps) b.Tap(o, "attn_out");
   ValueRef y = b.MatMul(o, W(T::kOProj, l), c.hidden_size, "attn_output");      // [T, H]
   y = b.RMSNorm(y, W(T::kPostAttnNorm, l), eps, 0, "post_attn_norm");
-  return b.Add(x, y, "attn_residual");                                         // [T, H]
+  ValueRef r = b.Add(x, y, "attn_residual");  // [T, H]
+  if (debug_taps) b.Tap(r, "attn_resid");
+  return r;
 }
 
 // Feed-forward half (spec §2.6): dense MLP, or dense MLP + routed experts.
@@ -134,7 +138,7 @@ absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions
 
   for (int64_t l = 0; l < L; ++l) {
     b.SetLayer(static_cast<int32_t>(l));
-    x = AttentionBlock(b, x, c, l, caches);  // [T, H]
+    x = AttentionBlock(b, x, c, l, caches, opt.debug_taps);  // [T, H]
     x = FeedForwardBlock(b, x, c, l);        // [T, H]
     if (c.has_ple()) {
       // PLE injection (§2.8): x += RMSNorm(proj(gelu_tanh(x Wg^T) * PLI[:, l]); post_norm).
@@ -154,7 +158,9 @@ absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions
   if (opt.last_row_only) x = b.LastRow(x, "last_row");  // [1, H]
   ValueRef h = b.RMSNorm(x, W(T::kFinalNorm), eps, 0, "output_norm");
   b.Tap(h, "final_norm");
-  ValueRef logits = b.MatMul(h, W(T::kEmbedTokens), c.vocab_size, "lm_head");  // tied, [T, V]
+  // Tied: the unscaled embedding table is the LM head (§2.9).
+  const std::string head = c.tie_word_embeddings ? W(T::kEmbedTokens) : W(T::kLmHead);
+  ValueRef logits = b.MatMul(h, head, c.vocab_size, "lm_head");  // [T, V]
   if (c.final_logit_softcapping > 0.0)
     logits = b.Softcap(logits, static_cast<float>(c.final_logit_softcapping), "softcap");
   b.Output("logits", logits);

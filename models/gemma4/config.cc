@@ -145,8 +145,6 @@ absl::Status ModelConfig::Validate() const {
                absl::StrCat("must be >= 0 (0 = none), got ", final_logit_softcapping));
   if (!(rms_norm_eps > 0.0))
     return Bad("rms_norm_eps", absl::StrCat("must be > 0, got ", rms_norm_eps));
-  if (!tie_word_embeddings)
-    return Bad("tie_word_embeddings", "false is not supported (Gemma 4 ties the LM head)");
   return absl::OkStatus();
 }
 

@@ -81,7 +81,7 @@ struct ModelConfig {
   double final_logit_softcapping = 0.0;  // 0 = none
   double rms_norm_eps = 1e-6;
   int64_t max_position_embeddings = 0;
-  bool tie_word_embeddings = true;
+  bool tie_word_embeddings = true;  // false: a separate lm_head.weight
   int32_t pad_token_id = 0;
   int32_t bos_token_id = 2;
   int32_t eos_token_id = 1;

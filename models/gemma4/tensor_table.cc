@@ -45,6 +45,7 @@ const std::vector<TensorInfo>& Table() {
     {T::kPleProj,             true,  "ple_proj",        "layers.{L}.per_layer_projection.weight",   "blk.{L}.proj.weight",            true},
     {T::kPlePostNorm,         true,  "ple_post_norm",   "layers.{L}.post_per_layer_input_norm.weight", "blk.{L}.post_norm.weight",    false},
     {T::kLayerScalar,         true,  "layer_scalar",    "layers.{L}.layer_scalar",                  "blk.{L}.layer_output_scale.weight", false},
+    {T::kLmHead,              false, "output",          "lm_head.weight",                           "output.weight",                  true, true},
   };
   return *t;
 }
@@ -120,6 +121,7 @@ std::vector<int64_t> Shape(const ModelConfig& c, TensorId id, int64_t layer) {
     case T::kPleGate: return {P, H};
     case T::kPleProj: return {H, P};
     case T::kLayerScalar: return {1};
+    case T::kLmHead: return {c.vocab_size, H};
     case T::kSentinel: break;
   }
   SOV_CHECK(false) << "bad tensor id";
@@ -151,6 +153,8 @@ Presence PresenceOf(const ModelConfig& c, TensorId id, int64_t layer) {
     case T::kPreFfnNorm2:
     case T::kPostFfnNorm1:
     case T::kPostFfnNorm2: return moe;
+    // Tied checkpoints may still carry a copy of the embedding; it is not read.
+    case T::kLmHead: return c.tie_word_embeddings ? Presence::kIgnored : Presence::kRequired;
     // A persistent HF buffer; llama.cpp treats it as optional (default 1).
     case T::kLayerScalar: return Presence::kOptional;
     default: return Presence::kRequired;

@@ -51,6 +51,8 @@ enum class TensorId : int32_t {
   kPleProj,
   kPlePostNorm,
   kLayerScalar,
+  // Model level, untied checkpoints only.
+  kLmHead,
   kSentinel,
 };
 inline bool IsValid(TensorId t) { return static_cast<int32_t>(t) >= 0 && t < TensorId::kSentinel; }
@@ -69,6 +71,7 @@ struct TensorInfo {
   std::string_view hf;    // relative to the `model.` / `model.language_model.` prefix
   std::string_view gguf;  // "{L}" is the layer index
   bool is_matrix;         // a Linear weight (zero-copy view, may be quantized)
+  bool hf_top_level = false;  // HF name has no `model.` prefix (lm_head.weight)
 };
 
 // All rows, in TensorId order.
