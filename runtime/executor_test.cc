@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <random>
 
 #include "gmock/gmock.h"
 #include "graph/passes/passes.h"
@@ -278,6 +279,50 @@ TEST(Executor, UnfusedNoReusePlanAgreesWithFused) {
   absl::StatusOr<Logits> b = plain->Prefill(prompt);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_LE(MaxAbsDiff(a->data, b->data.data(), a->data.size()), kTol);
+}
+
+// Graphs where a naive fusion would move a read past an in-place update:
+// (1) gate/up read the residual x, then x is updated in place by a fused
+//     AddRMSNorm, then GeluMul -- FfnUp must not run at the GeluMul's place;
+// (2) a post-norm reads x, x is then updated in place, then the normed value
+//     enters a residual Add -- that Add must not fuse the norm in.
+TEST(Executor, FusionKeepsReadsBeforeInPlaceUpdates) {
+  VectorWeights w;
+  std::mt19937 rng(9);
+  for (const char* m : {"D", "A"}) w.AddRandomMatrix(m, 16, 16, rng);
+  w.AddRandomMatrix("E", 20, 16, rng);
+  w.AddRandomMatrix("G", 24, 16, rng);
+  w.AddRandomMatrix("U", 24, 16, rng);
+  w.AddRandomMatrix("O", 16, 24, rng);
+  w.AddRandomMatrix("B", 16, 16, rng);
+  for (const char* n : {"n", "n1", "n2"}) w.AddRandomVector(n, 16, rng, 1.0f, 0.1f);
+  graph::GraphBuilder b("hazards");
+  graph::ValueRef x = b.Embed(b.TokenIds(), "E", 16, 1.0f, "embed");
+  graph::ValueRef d = b.MatMul(x, "D", 16, "d");
+  graph::ValueRef g = b.MatMul(x, "G", 24, "gate");
+  graph::ValueRef u = b.MatMul(x, "U", 24, "up");
+  graph::ValueRef x2 = b.Add(x, b.RMSNorm(d, "n", 1e-6f), "resid1");
+  graph::ValueRef y = b.MatMul(b.GeluMul(g, u, "geglu"), "O", 16, "down");
+  graph::ValueRef x3 = b.Add(x2, y, "resid2");
+  graph::ValueRef e = b.MatMul(x3, "A", 16, "e");
+  graph::ValueRef n1 = b.RMSNorm(x3, "n1", 1e-6f, 0, "n1");
+  graph::ValueRef r2 = b.Add(x3, b.RMSNorm(e, "n2", 1e-6f), "resid3");
+  graph::ValueRef z = b.MatMul(r2, "B", 16, "z");
+  b.Output("out", b.Add(z, n1, "resid4"));
+  absl::StatusOr<Graph> gr = std::move(b).Finish();
+  ASSERT_TRUE(gr.ok());
+  absl::StatusOr<std::unique_ptr<Executor>> ex =
+      Executor::Create(*gr, w, {.prefill_rows = 4, .context = 8});
+  ASSERT_TRUE(ex.ok()) << ex.status();
+  const graph::Plan& p = (*ex)->prefill_plan();
+  EXPECT_EQ(p.fusion.ffn_up, 1);
+  EXPECT_EQ(p.fusion.add_rmsnorm, 2);  // resid1 and resid3; resid4 must stay unfused
+  const std::vector<int32_t> toks = {3, 7, 1};
+  absl::StatusOr<Logits> got = (*ex)->Prefill(toks);
+  ASSERT_TRUE(got.ok());
+  NaiveEval naive(*gr, w, 8);
+  const std::vector<float> want = naive.Run(toks, 0, nullptr);
+  EXPECT_LE(MaxAbsDiff(want, got->data.data(), want.size()), kTol);
 }
 
 TEST(Executor, DecodeEqualsPrefillThroughRingBuffers) {

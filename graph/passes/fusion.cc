@@ -64,6 +64,16 @@ bool OnlyConsumer(const Uses& u, int32_t v, int32_t i) {
   return !u.pinned[v] && !u.viewed[v] && u.consumers[v].size() == 1 && u.consumers[v][0] == i;
 }
 
+bool OverwrittenBetween(const Graph& g, const std::vector<bool>& dead, int32_t root, int32_t from,
+                        int32_t to) {
+  for (int32_t k = from + 1; k < to; ++k) {
+    if (!dead[k] && g.nodes[k].op == OpKind::kAddRMSNorm && g.nodes[k].inputs[0] == root) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Compact(Graph& g, const std::vector<bool>& dead) {
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -92,6 +102,10 @@ int FuseAddRMSNorm(Graph& g, int* with_next) {
       const Node& post = g.nodes[p];
       if (post.group_dim != g.values[normed].cols || !OnlyConsumer(u, normed, i)) continue;
       if (normed == x || !DiesAt(g, u, x, i)) continue;
+      // The post-norm's input is now read at i instead of p: it must not be
+      // overwritten in between by an AddRMSNorm fused earlier (the only
+      // in-place decision taken before memory planning).
+      if (OverwrittenBetween(g, dead, g.Root(post.inputs[0]), p, i)) continue;
       const int32_t sum = add.outputs[0];
       // Optional: the first full-width RMSNorm reading the sum, same eps --
       // unless that norm is itself the post-norm of a later residual Add
@@ -161,8 +175,12 @@ int FuseFfnUp(Graph& g) {
     f.intermediate = g.values[gate].cols;
     f.fused_from = {g.nodes[pg].name, g.nodes[pu].name, gm.name};
     f.name = f.fused_from[0] + "+" + f.fused_from[1] + "+" + f.fused_from[2];
-    dead[pg] = dead[pu] = true;
-    g.nodes[i] = std::move(f);
+    // Placed at the later of the two matmuls, not at the GeluMul: reads of x
+    // must not move later (an AddRMSNorm in between may update x in place).
+    const int32_t at = std::max(pg, pu);
+    dead[std::min(pg, pu)] = true;
+    dead[i] = true;
+    g.nodes[at] = std::move(f);
     ++count;
   }
   Compact(g, dead);
