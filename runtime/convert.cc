@@ -218,6 +218,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const s
     while (base.size() > 1 && base.back() == '/') base.pop_back();
     w.SetString("general.name", base.substr(base.find_last_of('/') + 1));
     SOV_RETURN_IF_ERROR(SetGemma4Metadata(c, w));
+    SOV_ASSIGN_OR_RETURN(bool has_tokenizer, SetTokenizerFromHf(in.hf_dir, c, w));
+    (void)has_tokenizer;  // tiny test models have none; llama.cpp then cannot load the file
   }
   w.SetU32("general.quantization_version", 2);
   w.SetU32("general.file_type", static_cast<uint32_t>(opt.ftype));

@@ -53,6 +53,13 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in, const std::s
 // arrays where layers differ). Errors for configs GGUF cannot express.
 absl::Status SetGemma4Metadata(const gemma4::ModelConfig& c, GgufWriter& w);
 
+// Tokenizer keys from an HF tokenizer.json in `dir` (model "gemma4", tokens
+// padded with "[PADi]" to the embedding's rows, scores when the vocabulary has
+// them, token types, merges, special ids, add_bos / add_space_prefix); false
+// when `dir` has no tokenizer.json.
+absl::StatusOr<bool> SetTokenizerFromHf(const std::string& dir, const gemma4::ModelConfig& c,
+                                        GgufWriter& w);
+
 // An importance matrix: per weight name, n_mat rows of ne[0] values (one row
 // per expert for 3-D tensors, one row otherwise).
 struct Imatrix {

@@ -1,10 +1,16 @@
 // gemma4.* GGUF metadata from a model config (spec gemma4.md §3.3, gguf.md
 // §10.1), with the exact value types llama.cpp's loader demands.
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/check.h"
 #include "runtime/convert.h"
+#include "runtime/tokenizer_hf.h"
 
 namespace sov {
 
@@ -93,6 +99,45 @@ absl::Status SetGemma4Metadata(const ModelConfig& c, GgufWriter& w) {
     w.SetU32(Key("expert_feed_forward_length"), static_cast<uint32_t>(c.moe_intermediate_size));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SetTokenizerFromHf(const std::string& dir, const ModelConfig& c, GgufWriter& w) {
+  const std::string path = dir + "/tokenizer.json";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  std::ifstream f(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  SOV_ASSIGN_OR_RETURN(Vocab v, VocabFromHfTokenizerJson(text, path));
+  const int64_t n = static_cast<int64_t>(v.tokens.size());
+  if (n > c.vocab_size)
+    return absl::InvalidArgumentError(absl::StrCat(path, " has ", n, " tokens but the embedding has only ",
+                                                   c.vocab_size, " rows"));
+  // llama.cpp needs one token per embedding row; the converter pads the
+  // vocabulary with unused "[PADi]" pieces, as done here.
+  std::vector<int32_t> types;
+  for (int64_t i = 0; i < c.vocab_size; ++i) {
+    TokenType t = TokenType::kUnused;
+    if (i < n) t = v.types.empty() ? TokenType::kNormal : v.types[i];
+    types.push_back(static_cast<int32_t>(t));
+  }
+  for (int64_t i = n; i < c.vocab_size; ++i) v.tokens.push_back(absl::StrCat("[PAD", i, "]"));
+  w.SetString("tokenizer.ggml.model", "gemma4");
+  w.SetString("tokenizer.ggml.pre", "gemma4");
+  w.SetStringArray("tokenizer.ggml.tokens", v.tokens);
+  if (!v.scores.empty()) {
+    v.scores.resize(static_cast<size_t>(c.vocab_size), 0.0f);
+    w.SetF32Array("tokenizer.ggml.scores", v.scores);
+  }
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetStringArray("tokenizer.ggml.merges", v.merges);
+  if (v.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
+  if (v.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
+  if (v.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
+  if (v.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+  w.SetBool("tokenizer.ggml.add_bos_token", v.add_bos);
+  w.SetBool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
+  return true;
 }
 
 }  // namespace sov

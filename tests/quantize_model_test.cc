@@ -196,6 +196,57 @@ TEST(QuantizeImatrix, WrongSizeIsAnError) {
   EXPECT_NE(std::string(s.message()).find("blk.0.attn_q.weight"), std::string::npos) << s;
 }
 
+// ---- Tokenizer ----------------------------------------------------------------------------
+
+TEST(QuantizeTokenizer, FromHfTokenizerJsonAndCarriedOverFromGguf) {
+  // A copy of the fixture directory with a small BPE tokenizer.json.
+  const std::string dir = TmpPath("tok_fixture");
+  ASSERT_EQ(std::system(("mkdir -p " + dir + " && cp " + FixtureDir("dense_style") + "/config.json " + dir +
+                         " && ln -sf " + FixtureDir("dense_style") + "/model.safetensors " + dir)
+                            .c_str()),
+            0);
+  std::ofstream(dir + "/tokenizer.json") << R"({
+    "model": {"type": "BPE", "byte_fallback": true,
+              "vocab": {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "a": 4, "b": 5, "ab": 6, "\u2581": 7},
+              "merges": ["a b"]},
+    "added_tokens": [
+      {"id": 0, "content": "<pad>", "special": true}, {"id": 1, "content": "<eos>", "special": true},
+      {"id": 2, "content": "<bos>", "special": true}, {"id": 3, "content": "<unk>", "special": true}]
+  })";
+  const std::string a = TmpPath("tok.f32.gguf");
+  absl::Status s = testing::Quantize(dir, a, FileType::kF32);
+  ASSERT_TRUE(s.ok()) << s;
+  absl::StatusOr<std::unique_ptr<GgufReader>> g = GgufReader::Open(a);
+  ASSERT_TRUE(g.ok());
+  const GgufReader& r = **g;
+  EXPECT_EQ(r.GetString("tokenizer.ggml.model").value(), "gemma4");
+  absl::StatusOr<std::span<const std::string_view>> toks = r.GetStringArray("tokenizer.ggml.tokens");
+  ASSERT_TRUE(toks.ok());
+  ASSERT_EQ(toks->size(), 256u);  // padded to the embedding's rows
+  EXPECT_EQ((*toks)[6], "ab");
+  EXPECT_EQ((*toks)[200], "[PAD200]");
+  EXPECT_EQ(r.GetI32Array("tokenizer.ggml.token_type").value()[2], 3);    // control
+  EXPECT_EQ(r.GetI32Array("tokenizer.ggml.token_type").value()[4], 1);    // normal
+  EXPECT_EQ(r.GetI32Array("tokenizer.ggml.token_type").value()[200], 5);  // unused
+  EXPECT_EQ(r.GetStringArray("tokenizer.ggml.merges").value().size(), 1u);
+  EXPECT_EQ(r.GetU32("tokenizer.ggml.bos_token_id").value(), 2u);
+  EXPECT_EQ(r.GetU32("tokenizer.ggml.eos_token_id").value(), 1u);
+  EXPECT_EQ(r.GetBool("tokenizer.ggml.add_bos_token").value(), true);
+  // GGUF -> GGUF keeps every tokenizer key, in place.
+  const std::string b = TmpPath("tok.bf16.gguf");
+  ASSERT_TRUE(testing::Quantize(a, b, FileType::kBF16).ok());
+  absl::StatusOr<std::unique_ptr<GgufReader>> g2 = GgufReader::Open(b);
+  ASSERT_TRUE(g2.ok());
+  size_t j = 0;
+  for (const GgufKV& kv : r.kvs()) {
+    if (kv.key.rfind("tokenizer.", 0) != 0) continue;
+    while (j < (*g2)->kvs().size() && (*g2)->kvs()[j].key != kv.key) ++j;
+    ASSERT_LT(j, (*g2)->kvs().size()) << kv.key;
+  }
+  EXPECT_EQ((*g2)->GetStringArray("tokenizer.ggml.tokens").value().size(), 256u);
+  EXPECT_EQ((*g2)->GetU32("general.file_type").value(), 32u);
+}
+
 // ---- CLI ----------------------------------------------------------------------------
 
 int RunSov(const std::string& args, std::string* out = nullptr) {
