@@ -36,8 +36,9 @@ struct FixtureRun {
 };
 
 absl::StatusOr<FixtureRun> RunFixture(const Gemma4Model& m, const std::vector<int32_t>& tokens,
-                               int threads, bool fuse) {
+                                      int threads, bool fuse, bool debug_taps = false) {
   RunnerOptions ro;
+  ro.debug_taps = debug_taps;
   ro.threads = threads;
   ro.max_tokens = static_cast<int64_t>(tokens.size());
   ro.fuse = fuse;
@@ -164,6 +165,29 @@ TEST_P(Gemma4Parity, FirstDivergenceNamesThePerturbedLayer) {
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->layer, layer) << d->ToString();
   std::printf("[%s] %s\n", GetParam().c_str(), d->ToString().c_str());
+}
+
+// With the per-op debug taps the search also names the op: a perturbed q
+// projection first shows in that layer's "attn_q", before its residual.
+TEST_P(Gemma4Parity, DebugTapsNameTheOp) {
+  const int64_t layer = std::min<int64_t>(3, cases_.L - 1);
+  absl::StatusOr<FixtureRun> clean = RunFixture(*model_, cases_.tokens, 1, true, true);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  // Logits do not depend on the extra taps (they only limit fusion).
+  EXPECT_LE(MaxAbsDiff(clean->logits.data(), cases_.logits.data(), cases_.logits.size()), kLogitTol);
+
+  absl::StatusOr<std::unique_ptr<Gemma4Model>> m2 = LoadGemma4(testing::FixtureDir(GetParam()));
+  ASSERT_TRUE(m2.ok());
+  absl::StatusOr<float*> w = (*m2)->weights->MutableMatrixF32(
+      gemma4::GgufName(gemma4::TensorId::kQProj, layer));
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int i = 0; i < 8; ++i) (*w)[i] += 0.25f;
+  absl::StatusOr<FixtureRun> bad = RunFixture(**m2, cases_.tokens, 1, true, true);
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  std::optional<Divergence> d = FirstDivergence(clean->taps, bad->taps, 1e-6);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->layer, layer) << d->ToString();
+  EXPECT_EQ(d->name, "attn_q") << d->ToString();
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Gemma4Parity, ::testing::ValuesIn(testing::FixtureNames()));
