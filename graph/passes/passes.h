@@ -55,7 +55,7 @@ struct MemoryPlan {
     int64_t offset = 0;  // bytes from the arena start
     int64_t bytes = 0;   // rounded up to 64
     int32_t first = 0;   // node index where it is written first
-    int32_t last = 0;    // node index of the last read (INT32_MAX-like for outputs)
+    int32_t last = 0;    // node index of the last read (nodes.size() for graph outputs)
     std::string what;    // value or scratch name
   };
   std::vector<Buffer> buffers;
