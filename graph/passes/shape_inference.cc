@@ -215,6 +215,9 @@ class Checker {
       case OpKind::kMoeRoute: {
         SOV_RETURN_IF_ERROR(In(n, 0, ElemType::kF32, &a));
         const int64_t e = g_.values[a].cols;
+        if (g_.values[a].is_view()) {
+          return Err("router logits must be a whole value (the kernel takes no stride)");
+        }
         if (n.top_k <= 0 || n.top_k > e) {
           return Err(absl::StrCat("top_k ", n.top_k, " is outside [1, ", e, "]"));
         }
