@@ -17,8 +17,17 @@
 // `EncodeOptions::parse_special` is true, so untrusted text can be encoded
 // with them as plain characters.
 //
+// Gemma 3's user-defined tokens include runs of literal spaces ("  ", id 138
+// and up). They are matched on the raw text, before ' ' becomes "▁", as
+// llama.cpp and Hugging Face's added tokens do; SentencePiece itself matches
+// after escaping and so never emits them (the only difference between the two
+// on the reference strings in tokenizer_testdata/).
+//
+// A "▁" typed in the text is indistinguishable from an escaped space and
+// decodes as ' '.
+//
 // The tokenizer only knows the plain `Vocab` below; tokenizer_gguf.h fills one
-// from a GGUF file.
+// from a GGUF file, tokenizer_hf.h from a Hugging Face tokenizer.json.
 #ifndef SOV_RUNTIME_TOKENIZER_H_
 #define SOV_RUNTIME_TOKENIZER_H_
 
