@@ -1,5 +1,6 @@
 // Per-format row quantizers and dequantizers, one translation unit each
-// (q8_0.cc, q4_k.cc, q5_k.cc, q6_k.cc, q8_k.cc, legacy.cc, float_rows.cc).
+// (q8_0.cc, q4_k.cc, q5_k.cc, q6_k.cc, q8_k.cc, legacy.cc, legacy_quantize.cc,
+// float_rows.cc).
 // The public entry points are in quant/quantize.h; these are what it calls.
 // `n` / `k` counts elements and must be a multiple of the block size.
 #ifndef SOV_QUANT_FORMATS_H_
@@ -20,6 +21,12 @@ void QuantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n, const float* qw);
 void QuantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n);
 void QuantizeRowF16(const float* x, uint16_t* y, int64_t n);
 void QuantizeRowBF16(const float* x, uint16_t* y, int64_t n);
+// Reference path only (ggml's *_ref): ggml's importance-weighted path for
+// these four types is not implemented.
+void QuantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n);
+void QuantizeRowQ4_1(const float* x, BlockQ4_1* y, int64_t n);
+void QuantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n);
+void QuantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n);
 
 void DequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n);
 void DequantizeRowQ4_K(const BlockQ4_K* x, float* y, int64_t n);

@@ -272,9 +272,11 @@ TEST(Quantize, AdversarialBlocks) {
 TEST(Quantize, Errors) {
   std::vector<float> x(512, 1.0f);
   std::vector<uint8_t> out(4096);
-  absl::Status s = QuantizeRows(DType::kQ4_0, x.data(), 1, 512, nullptr, out.data());
+  absl::Status s = QuantizeRows(DType::kQ4_0, x.data(), 1, 48, nullptr, out.data());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("q4_0"), std::string::npos) << s;
+  s = QuantizeRows(DType::kI32, x.data(), 1, 512, nullptr, out.data());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   s = QuantizeRows(DType::kQ4_K, x.data(), 1, 320, nullptr, out.data());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("320"), std::string::npos) << s;
@@ -286,7 +288,8 @@ TEST(Quantize, Errors) {
   EXPECT_TRUE(QuantizeRows(DType::kQ8_0, x.data(), 1, 512, qw.data(), out.data()).ok())
       << "Q8_0 ignores the importance matrix";
   EXPECT_TRUE(CanDequantize(DType::kQ5_1));
-  EXPECT_FALSE(CanQuantize(DType::kQ5_1));
+  EXPECT_TRUE(CanQuantize(DType::kQ5_1));  // reference path (quant/legacy_quantize.cc)
+  EXPECT_FALSE(CanQuantize(DType::kI32));
 }
 
 }  // namespace

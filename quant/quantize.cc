@@ -21,29 +21,23 @@ bool CanQuantize(DType t) {
     case DType::kQ5_K:
     case DType::kQ6_K:
     case DType::kQ8_K:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool CanDequantize(DType t) {
-  switch (t) {
     case DType::kQ4_0:
     case DType::kQ4_1:
     case DType::kQ5_0:
     case DType::kQ5_1:
       return true;
     default:
-      return CanQuantize(t);
+      return false;
   }
 }
+
+bool CanDequantize(DType t) { return CanQuantize(t); }
 
 absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
                           const float* imatrix, void* dst) {
   if (!CanQuantize(t)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot quantize to type ", std::string(Name(t)), " (supported: f32, f16, bf16, q8_0, q4_K, q5_K, q6_K, q8_K)"));
+        absl::StrCat("cannot quantize to type ", std::string(Name(t)), " (supported: f32, f16, bf16, q8_0, q4_K, q5_K, q6_K, q8_K, q4_0, q4_1, q5_0, q5_1)"));
   }
   if (rows < 0 || cols < 0) {
     return absl::InvalidArgumentError(absl::StrCat("negative matrix size ", rows, " x ", cols));
@@ -52,6 +46,13 @@ absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
   if (cols % bs != 0) {
     return absl::InvalidArgumentError(absl::StrCat("row length ", cols, " is not a multiple of the ",
                                                    std::string(Name(t)), " block size ", bs));
+  }
+  const bool legacy = t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1;
+  if (imatrix != nullptr && legacy) {
+    // ggml weights these types by the imatrix (a different search than the
+    // reference path); silently ignoring it would give other bytes.
+    return absl::UnimplementedError(absl::StrCat("importance-weighted ", std::string(Name(t)),
+                                                 " quantization is not implemented (only the reference path)"));
   }
   const bool uses_imatrix = t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
   if (imatrix != nullptr && uses_imatrix) {
@@ -91,6 +92,18 @@ absl::Status QuantizeRows(DType t, const float* src, int64_t rows, int64_t cols,
         break;
       case DType::kQ8_K:
         quant_internal::QuantizeRowQ8_K(x, static_cast<BlockQ8_K*>(y), cols);
+        break;
+      case DType::kQ4_0:
+        quant_internal::QuantizeRowQ4_0(x, static_cast<BlockQ4_0*>(y), cols);
+        break;
+      case DType::kQ4_1:
+        quant_internal::QuantizeRowQ4_1(x, static_cast<BlockQ4_1*>(y), cols);
+        break;
+      case DType::kQ5_0:
+        quant_internal::QuantizeRowQ5_0(x, static_cast<BlockQ5_0*>(y), cols);
+        break;
+      case DType::kQ5_1:
+        quant_internal::QuantizeRowQ5_1(x, static_cast<BlockQ5_1*>(y), cols);
         break;
       default:
         SOV_CHECK(false) << "unreachable";
