@@ -135,6 +135,21 @@ TEST_P(Gemma4Parity, DecodeMatchesPrefill) {
   EXPECT_LE(worst_hf, kLogitTol);
 }
 
+// A prompt longer than the prefill bucket runs in chunks; windows and shared
+// caches must carry across chunk boundaries.
+TEST_P(Gemma4Parity, ChunkedPrefillMatches) {
+  RunnerOptions ro;
+  ro.threads = 1;
+  ro.max_tokens = 5;  // bucket of 5 rows: T = 22..28 takes 5-6 chunks
+  ro.context = cases_.T;
+  absl::StatusOr<std::unique_ptr<Gemma4Runner>> r = Gemma4Runner::Create(*model_, ro);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<std::vector<float>> l = (*r)->Logits(cases_.tokens);
+  ASSERT_TRUE(l.ok()) << l.status();
+  ASSERT_EQ(l->size(), cases_.logits.size());
+  EXPECT_LE(MaxAbsDiff(l->data(), cases_.logits.data(), l->size()), kLogitTol);
+}
+
 TEST_P(Gemma4Parity, ThreadCountDoesNotChangeBits) {
   absl::StatusOr<FixtureRun> a = RunFixture(*model_, cases_.tokens, 1, true);
   absl::StatusOr<FixtureRun> b = RunFixture(*model_, cases_.tokens, 2, true);
