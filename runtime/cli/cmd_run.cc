@@ -6,15 +6,23 @@
 
 #include "runtime/check.h"
 #include "runtime/cli/command.h"
+#include "runtime/cli/run_text.h"
 #include "runtime/loader.h"
 
 namespace sov::cli {
 namespace {
 
 absl::Status RunRun(const std::vector<std::string>& argv) {
-  SOV_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {"bf16-weights"},
-                                           {{"m", "model"}, {"n", "n"}, {"t", "threads"}}));
-  SOV_RETURN_IF_ERROR(a.CheckKnown({"model", "tokens", "n", "threads", "bf16-weights"}));
+  std::vector<std::string> switches = {"bf16-weights"};
+  switches.insert(switches.end(), RunTextSwitches().begin(), RunTextSwitches().end());
+  SOV_ASSIGN_OR_RETURN(
+      Args a, Args::Parse(argv, switches,
+                          {{"m", "model"}, {"n", "n"}, {"t", "threads"}, {"p", "prompt"}}));
+  std::vector<std::string> known = {"model", "tokens", "n", "threads", "bf16-weights"};
+  known.insert(known.end(), RunTextFlags().begin(), RunTextFlags().end());
+  SOV_RETURN_IF_ERROR(a.CheckKnown(known));
+  // Text generation (-p, --chat) and any GGUF model: runtime/cli/run_text.cc.
+  if (WantsTextRun(a)) return RunText(a);
   SOV_ASSIGN_OR_RETURN(std::string model, a.Require("model"));
   SOV_ASSIGN_OR_RETURN(std::string tok_text, a.Require("tokens"));
   SOV_ASSIGN_OR_RETURN(int64_t n, a.GetInt("n", 16));
@@ -42,11 +50,21 @@ absl::Status RunRun(const std::vector<std::string>& argv) {
   return absl::OkStatus();
 }
 
-SOV_COMMAND(Command{"run", "greedy continuation of a token sequence (prints token ids)",
-                    "usage: sov run -m MODEL_DIR --tokens 2,818,5,... -n N [--threads N] "
+SOV_COMMAND(Command{"run", "generate text from a prompt (-p, --chat) or continue token ids",
+                    "usage: sov run -m MODEL -p \"text\" [-n N] [--chat] [--system TEXT]\n"
+                    "           [--temp T --top-k K --top-p P --min-p M --repeat-penalty R\n"
+                    "            --seed S] [--threads N] [--ctx N]\n"
+                    "       sov run -m MODEL --tokens 2,818,5,... -n N [--threads N] "
                     "[--bf16-weights]\n"
-                    "  Prefills the prompt, then decodes N tokens greedily (argmax) one at a\n"
-                    "  time and prints their ids, comma-separated.",
+                    "  -p: MODEL is a GGUF file (gemma3); the prompt gets one <bos>, the\n"
+                    "  continuation streams to stdout and prefill/decode tokens/s go to\n"
+                    "  stderr. Sampling defaults to greedy (--temp 0); -n defaults to 128.\n"
+                    "  --chat: the prompt is a user turn in the model's chat format; without\n"
+                    "  -p, each line of stdin is a turn and the conversation stays in the KV\n"
+                    "  cache. --ctx: positions the cache holds (default min(model, 4096)).\n"
+                    "  --tokens: prefills the ids, then decodes N tokens greedily (argmax)\n"
+                    "  and prints their ids, comma-separated (MODEL: an HF directory or a\n"
+                    "  GGUF file).",
                     RunRun});
 
 }  // namespace
