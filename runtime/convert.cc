@@ -40,6 +40,7 @@ struct Source {
   DType type = DType::kF32;        // the type the input "has" (mix source type)
   const uint8_t* data = nullptr;   // bytes in `type` (nullptr: generated)
   std::vector<float> generated;    // rope_freqs.weight
+  std::function<void(int64_t, int64_t, float*)> rows;  // GeneratedTensor::rows
   int64_t elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
 };
 
@@ -49,6 +50,7 @@ struct Input {
   std::unique_ptr<GgufReader> gguf;                // GGUF input
   std::optional<SafetensorsReader> safetensors;    // HF input
   std::string hf_dir;
+  std::function<absl::Status(GgufWriter&)> metadata;  // generated input
 };
 
 std::array<int64_t, 4> Ne(const std::vector<int64_t>& torch_shape) {
@@ -153,6 +155,48 @@ std::vector<float> SourceF32(const Source& s) {
   return out;
 }
 
+// Generates, quantizes and writes a GeneratedTensor one block of rows at a
+// time, so only a block (not the tensor) is ever in memory.
+absl::Status WriteGeneratedTensor(const Source& s, DType to, const Imatrix::Entry* e,
+                                  tbb::task_arena* arena, int64_t block_rows, GgufSink& out) {
+  const int64_t cols = s.ne[0], rows_per_slice = s.ne[1], slices = s.ne[2] * s.ne[3];
+  const size_t rb = RowBytes(to, cols);
+  // About 8 MiB of f32 per block: enough rows to keep every thread busy.
+  if (block_rows <= 0) block_rows = (int64_t{1} << 21) / cols;
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows_per_slice, block_rows));
+  std::vector<float> x(static_cast<size_t>(block * cols));
+  std::vector<uint8_t> dst(static_cast<size_t>(block) * rb);
+  absl::Status status;
+  std::mutex mu;
+  for (int64_t sl = 0; sl < slices; ++sl) {
+    const float* qw = nullptr;
+    if (e != nullptr) qw = e->values.data() + (e->cols * e->n_mat == cols ? 0 : sl * cols);
+    for (int64_t b0 = 0; b0 < rows_per_slice; b0 += block) {
+      const int64_t n = std::min(block, rows_per_slice - b0);
+      const int64_t first = sl * rows_per_slice + b0;
+      auto run = [&] {
+        kernels::ParallelFor(n, 16, [&](int64_t r0, int64_t r1) {
+          s.rows(first + r0, r1 - r0, x.data() + r0 * cols);
+          absl::Status st = QuantizeRows(to, x.data() + r0 * cols, r1 - r0, cols, qw, dst.data() + r0 * rb);
+          if (!st.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            if (status.ok()) status = st;
+          }
+        });
+      };
+      if (arena != nullptr) {
+        arena->execute(run);
+      } else {
+        run();
+      }
+      if (!status.ok())
+        return absl::Status(status.code(), absl::StrCat("tensor ", s.name, ": ", status.message()));
+      SOV_RETURN_IF_ERROR(out.Write(dst.data(), static_cast<size_t>(n) * rb));
+    }
+  }
+  return absl::OkStatus();
+}
+
 class ProgressBar {
  public:
   ProgressBar(bool on, size_t total) : on_(on), total_(total) {}
@@ -175,6 +219,13 @@ class ProgressBar {
 
 }  // namespace
 
+namespace {
+
+absl::StatusOr<QuantizeReport> WriteModel(const Input& in, const std::string& out_path,
+                                          const QuantizeOptions& opt);
+
+}  // namespace
+
 absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const std::string& out_path,
                                              const QuantizeOptions& opt) {
   if (in_path == out_path)
@@ -185,6 +236,33 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const s
   } else {
     SOV_RETURN_IF_ERROR(OpenHf(in_path, in));
   }
+  return WriteModel(in, out_path, opt);
+}
+
+absl::StatusOr<QuantizeReport> WriteGeneratedModel(
+    const ModelConfig& c, std::vector<GeneratedTensor> tensors,
+    const std::function<absl::Status(GgufWriter&)>& metadata, const std::string& out,
+    const QuantizeOptions& opt) {
+  Input in;
+  in.config = c;
+  in.metadata = metadata;
+  for (GeneratedTensor& g : tensors) {
+    if (!g.rows) return absl::InvalidArgumentError(absl::StrCat("tensor ", g.name, " has no row source"));
+    Source s;
+    s.name = std::move(g.name);
+    s.ne = g.ne;
+    s.n_dims = g.n_dims;
+    s.type = g.source;
+    s.rows = std::move(g.rows);
+    in.tensors.push_back(std::move(s));
+  }
+  return WriteModel(in, out, opt);
+}
+
+namespace {
+
+absl::StatusOr<QuantizeReport> WriteModel(const Input& in, const std::string& out_path,
+                                          const QuantizeOptions& opt) {
   const ModelConfig& c = in.config;
 
   std::optional<Imatrix> imatrix;
@@ -212,6 +290,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const s
       if (kv.key.rfind("split.", 0) == 0 || kv.key == kGgufAlignmentKey) continue;
       w.CopyKV(kv);
     }
+  } else if (in.metadata) {
+    SOV_RETURN_IF_ERROR(in.metadata(w));
   } else {
     w.SetString("general.architecture", "gemma4");
     std::string base = in.hf_dir;
@@ -275,6 +355,8 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const s
       return out.Write(s.data, spec.nbytes);
     }
     ++rep.quantized;
+    if (s.rows)
+      return WriteGeneratedTensor(s, to, im[idx], arena ? &*arena : nullptr, opt.generated_block_rows, out);
     const std::vector<float> x = SourceF32(s);
     std::vector<uint8_t> dst(spec.nbytes);
     const int64_t cols = s.ne[0], rows_per_slice = s.ne[1], slices = s.ne[2] * s.ne[3];
@@ -311,4 +393,5 @@ absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const s
   return rep;
 }
 
+}  // namespace
 }  // namespace sov

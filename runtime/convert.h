@@ -14,6 +14,7 @@
 #ifndef SOV_RUNTIME_CONVERT_H_
 #define SOV_RUNTIME_CONVERT_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -34,6 +35,9 @@ struct QuantizeOptions {
   int threads = 0;           // 0: oneTBB default
   bool progress = false;     // a progress bar on stderr
   MixOptions mix;
+  // Rows per block for GeneratedTensor sources; 0: about 8 MiB of f32. The
+  // bytes do not depend on it (tests vary it).
+  int64_t generated_block_rows = 0;
 };
 
 struct QuantizeReport {
@@ -47,6 +51,28 @@ struct QuantizeReport {
 // IN: an HF model directory or a GGUF file; OUT: the GGUF to write.
 absl::StatusOr<QuantizeReport> QuantizeModel(const std::string& in, const std::string& out,
                                              const QuantizeOptions& opt);
+
+// A tensor computed on demand instead of read from a file (`sov synth`).
+// `rows(r0, n, dst)` writes f32 rows [r0, r0 + n) of the tensor viewed as
+// [ne[1]*ne[2]*ne[3], ne[0]]; it is called concurrently for disjoint ranges
+// and must depend only on its arguments, so the file bytes do not depend on
+// the thread count. Tensors are produced a row block at a time: the whole
+// tensor is never in memory.
+struct GeneratedTensor {
+  std::string name;  // GGUF name
+  std::array<int64_t, 4> ne{1, 1, 1, 1};
+  int n_dims = 1;
+  DType source = DType::kF32;  // the input type the mix rules see
+  std::function<void(int64_t r0, int64_t n, float* dst)> rows;
+};
+
+// Writes `tensors` with the same type choice, order and parallel quantization
+// as QuantizeModel. `metadata` sets every key except
+// general.quantization_version / general.file_type (added after it).
+absl::StatusOr<QuantizeReport> WriteGeneratedModel(
+    const gemma4::ModelConfig& c, std::vector<GeneratedTensor> tensors,
+    const std::function<absl::Status(GgufWriter&)>& metadata, const std::string& out,
+    const QuantizeOptions& opt);
 
 // The `gemma4.*` keys of gemma4.md §3.3 for `c`, with the value types
 // llama.cpp reads (UINT32 integers, FLOAT32 floats, BOOL pattern, per-layer
