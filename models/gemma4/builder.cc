@@ -140,6 +140,7 @@ absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions
     b.SetLayer(static_cast<int32_t>(l));
     x = AttentionBlock(b, x, c, l, caches, opt.debug_taps);  // [T, H]
     x = FeedForwardBlock(b, x, c, l);        // [T, H]
+    if (opt.debug_taps) b.Tap(x, "ffn_resid");
     if (c.has_ple()) {
       // PLE injection (§2.8): x += RMSNorm(proj(gelu_tanh(x Wg^T) * PLI[:, l]); post_norm).
       ValueRef pli = b.ColSlice(ple, l * P, P, "ple_slice");              // [T, P]

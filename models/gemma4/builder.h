@@ -19,7 +19,8 @@ struct BuildOptions {
   // Only the last token's logits (generation); otherwise logits for every row.
   bool last_row_only = false;
   // Also tap per-layer intermediates ("attn_q" after RoPE, "attn_out" before
-  // o_proj, "attn_resid"), for divergence hunting; taps limit fusion.
+  // o_proj, "attn_resid", "ffn_resid"), for divergence hunting; taps limit
+  // fusion.
   bool debug_taps = false;
 };
 
