@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -117,9 +118,22 @@ void Executor::RunChunk(const graph::Plan& plan, std::span<const int32_t> tokens
   ctx.pos0 = pos_;
   ctx.kv = &kv_;
   ctx.plan = &plan;
+  StepProfile* prof = (profile_ != nullptr && profile_->plan == &plan) ? profile_ : nullptr;
+  if (prof != nullptr) {
+    prof->seconds.resize(plan.steps.size(), 0.0);
+    ++prof->runs;
+  }
   tbb_arena_->execute([&] {
-    for (const graph::Step& s : plan.steps) {
-      RunStep(s, ctx);
+    for (size_t si = 0; si < plan.steps.size(); ++si) {
+      const graph::Step& s = plan.steps[si];
+      if (prof == nullptr) {
+        RunStep(s, ctx);
+      } else {
+        const auto t0 = std::chrono::steady_clock::now();
+        RunStep(s, ctx);
+        prof->seconds[si] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
       if (taps_ == nullptr) continue;
       for (int32_t ti : s.taps) {
         const graph::PlanTap& tap = plan.taps[ti];

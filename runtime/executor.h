@@ -70,6 +70,14 @@ struct Divergence {
 std::optional<Divergence> FirstDivergence(const std::vector<TapRecord>& a,
                                           const std::vector<TapRecord>& b, double tol);
 
+// Per-step wall time of one plan, accumulated over the runs of that plan
+// while attached (Executor::set_step_profile). seconds[i] is step i's total.
+struct StepProfile {
+  const graph::Plan* plan = nullptr;
+  std::vector<double> seconds;
+  int64_t runs = 0;
+};
+
 class Executor {
  public:
   static absl::StatusOr<std::unique_ptr<Executor>> Create(const graph::Graph& g,
@@ -85,6 +93,9 @@ class Executor {
 
   // Records every tap of the graph into `sink` (null: stop recording).
   void set_tap_sink(std::vector<TapRecord>* sink) { taps_ = sink; }
+  // Times every step of `p->plan` (prefill_plan() or decode_plan()) into `p`;
+  // null stops. Off by default: the step loop then reads no clock.
+  void set_step_profile(StepProfile* p) { profile_ = p; }
 
   const graph::Plan& prefill_plan() const { return prefill_; }
   const graph::Plan& decode_plan() const { return decode_; }
@@ -104,6 +115,7 @@ class Executor {
   std::unique_ptr<tbb::task_arena> tbb_arena_;
   int64_t pos_ = 0;
   std::vector<TapRecord>* taps_ = nullptr;
+  StepProfile* profile_ = nullptr;
 };
 
 }  // namespace sov
