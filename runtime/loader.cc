@@ -422,6 +422,11 @@ absl::Status CheckTokens(const ModelConfig& c, std::span<const int32_t> tokens) 
       return absl::InvalidArgumentError(absl::StrCat("token ", i, " has id ", tokens[i],
                                                      ", outside the vocabulary [0, ",
                                                      c.vocab_size, ")"));
+    // PLE gathers a second table, which may have fewer rows.
+    if (c.has_ple() && tokens[i] >= c.ple_vocab)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token ", i, " has id ", tokens[i], ", outside the per-layer embedding table [0, ",
+          c.ple_vocab, ") (vocab_size_per_layer_input)"));
   }
   return absl::OkStatus();
 }

@@ -182,6 +182,10 @@ TEST(Gemma4HfConfig, CheckTokens) {
   EXPECT_NE(s.message().find("262144"), std::string::npos) << s;
   std::vector<int32_t> neg = {-1};
   EXPECT_FALSE(CheckTokens(c, neg).ok());
+  c.ple_vocab = 1000;  // a PLE table smaller than the vocabulary
+  std::vector<int32_t> beyond_ple = {2, 1000};
+  s = CheckTokens(c, beyond_ple);
+  EXPECT_NE(s.message().find("vocab_size_per_layer_input"), std::string::npos) << s;
 }
 
 }  // namespace
