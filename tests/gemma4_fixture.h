@@ -27,7 +27,7 @@ inline bool FixtureExists(const std::string& name) {
 
 // The fixtures the Python generator writes (transformers, fp32, eager).
 inline std::vector<std::string> FixtureNames() {
-  return {"e_style", "moe_style", "dense_style", "kv_share_alt"};
+  return {"e_style", "moe_style", "dense_style", "kv_share_alt", "kquant_style"};
 }
 
 struct Cases {
