@@ -43,9 +43,24 @@ struct WeightView {
 // Per output element the dot product is accumulated in a fixed order that
 // depends neither on the thread count nor on T (row t of a batched call is
 // bitwise equal to a T = 1 call on x[t]). F32/BF16/F16 weights are read in
-// place; block-quantized rows (Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0,
-// Q5_1) are dequantized to f32 a few rows at a time. Other dtypes abort.
+// place. Q4_K, Q5_K, Q6_K and Q8_0 weights go, by default, through ggml's
+// integer dot products: each activation row is first quantized (Q8_K for the
+// K-quants, Q8_0 for Q8_0, with quant/'s reference quantizers), then exact
+// integer block sums are combined in float in a fixed order (kernels/cpu/
+// qmatmul.h; oracle: ref::QuantMatMul). This is what llama.cpp computes and
+// touches 4-8x fewer bytes per multiply-add than dequantizing to f32, at the
+// price of the activation rounding (relative ~1/254 per element). Mode
+// kDequantF32 (or SOV_QMATMUL=f32 in the environment) keeps the older
+// arithmetic: rows dequantized to f32 a few at a time, f32 dot products
+// (oracle: ref::MatMul). Q4_0, Q4_1, Q5_0, Q5_1 always take that path.
+// Other dtypes abort.
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+
+enum class QuantMatMulMode { kInteger, kDequantF32 };
+// Process-wide; the initial value comes from SOV_QMATMUL (unset or "int":
+// kInteger, "f32": kDequantF32). Not meant to change while MatMuls run.
+void SetQuantMatMulMode(QuantMatMulMode mode);
+QuantMatMulMode GetQuantMatMulMode();
 
 // ---- Normalisation and element-wise ------------------------------------------
 

@@ -1,10 +1,35 @@
 // MatMul entry point: validates the views and picks the per-dtype kernel.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/api.h"
+#include "kernels/cpu/qmatmul.h"
 #include "kernels/cpu/matmul_internal.h"
 #include "kernels/weight_row.h"
 #include "runtime/check.h"
 
 namespace sov::kernels {
+namespace {
+
+QuantMatMulMode ModeFromEnv() {
+  const char* v = std::getenv("SOV_QMATMUL");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "int") == 0) return QuantMatMulMode::kInteger;
+  SOV_CHECK(std::strcmp(v, "f32") == 0)
+      << "SOV_QMATMUL must be \"int\" or \"f32\", got \"" << v << "\"";
+  return QuantMatMulMode::kDequantF32;
+}
+
+std::atomic<QuantMatMulMode>& Mode() {
+  static std::atomic<QuantMatMulMode> mode{ModeFromEnv()};
+  return mode;
+}
+
+}  // namespace
+
+void SetQuantMatMulMode(QuantMatMulMode mode) { Mode().store(mode); }
+QuantMatMulMode GetQuantMatMulMode() { return Mode().load(); }
+
 
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
   SOV_CHECK(ldx >= w.cols && ldy >= w.rows)
@@ -24,6 +49,9 @@ void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* 
       SOV_CHECK(CanDecodeRows(w.dtype))
           << "MatMul: weight dtype " << Name(w.dtype)
           << " is not supported";
+      if (GetQuantMatMulMode() == QuantMatMulMode::kInteger && internal::QMatMulSupports(w.dtype)) {
+        return internal::QMatMul(x, T, ldx, w, y, ldy);
+      }
       return internal::MatMulQuant(x, T, ldx, w, y, ldy);
   }
 }

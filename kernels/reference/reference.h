@@ -12,6 +12,11 @@
 namespace sov::kernels::ref {
 
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
+// The integer path of MatMul for Q4_K / Q5_K / Q6_K / Q8_0 weights (activation
+// quantization, exact block sums, fixed float order: kernels/cpu/qmatmul.h).
+// ref::MatMul above is the f32 path (decoded weights, double accumulation).
+void QuantMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+                 int64_t ldy);
 
 void RMSNorm(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
              float eps, float* y, int64_t ldy);

@@ -1,0 +1,288 @@
+// Integer-dot-product MatMul for Q4_K / Q5_K / Q6_K / Q8_0 (numerics in
+// kernels/cpu/qmatmul.h). Two ways to form the exact per-block integers:
+//  * VNNI: `vpdpbusd` (u8 x s8 -> s32, 256-bit, AVX512-VNNI + VL), behind a
+//    runtime CPU check; Highway 1.0.3 has no op for it, hence intrinsics.
+//  * portable: the scalar definitions of qmatmul.h, which the compiler
+//    vectorizes for the baseline target.
+// Both feed the same CombineBlock* float step, so they agree bitwise.
+#include "kernels/cpu/qmatmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/parallel.h"
+#include "quant/quantize.h"
+#include "runtime/check.h"
+
+namespace sov::kernels::internal {
+namespace {
+
+std::atomic<bool> g_vnni_enabled{true};
+
+bool CpuHasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+// ---- portable row dots ---------------------------------------------------------
+
+float RowDotQ4K(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ4_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t si, sm;
+    IntPartsQ4K(x[i], a[i], &si, &sm);
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, si, sm);
+  }
+  return acc;
+}
+
+float RowDotQ5K(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ5_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t si, sm;
+    IntPartsQ5K(x[i], a[i], &si, &sm);
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, si, sm);
+  }
+  return acc;
+}
+
+float RowDotQ6K(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ6_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) acc = CombineBlockQ6K(acc, x[i].d, a[i].d, IntPartQ6K(x[i], a[i]));
+  return acc;
+}
+
+float RowDotQ8_0(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ8_0*>(wrow);
+  const auto* a = static_cast<const BlockQ8_0*>(arow);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, IntPartQ8_0(x[i], a[i]));
+  return acc;
+}
+
+// ---- VNNI row dots ---------------------------------------------------------------
+
+#define SOV_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+SOV_VNNI inline int32_t HSum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline int32_t MinTermK(const uint8_t* mins, const int16_t* bsums) {
+  int32_t sm = 0;
+  for (int j = 0; j < 8; ++j) sm += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+  return sm;
+}
+
+// sc[8], m[8] from the 12 packed bytes.
+inline void UnpackScalesK(const uint8_t* packed, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 8; ++j) GetScaleMinK4(j, packed, &sc[j], &m[j]);
+}
+
+SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ4_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    UnpackScalesK(x[i].scales, sc, mn);
+    __m256i vacc = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * g));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g));
+      const __m256i a1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g + 32));
+      const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a0);
+      const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
+      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * g])));
+      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * g + 1])));
+    }
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermK(mn, a[i].bsums));
+  }
+  return acc;
+}
+
+SOV_VNNI float RowDotQ5KVnni(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ5_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    UnpackScalesK(x[i].scales, sc, mn);
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh));
+    __m256i vacc = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * g));
+      // Bit 2g (2g+1) of qh[l] is the 5th bit of sub-block 2g (2g+1); after
+      // masking to 0/1 the 16-bit shift by 4 cannot carry into the next byte.
+      const __m256i h0 = _mm256_slli_epi16(
+          _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g)), one), 4);
+      const __m256i h1 = _mm256_slli_epi16(
+          _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g + 1)), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g));
+      const __m256i a1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g + 32));
+      const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a0);
+      const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
+      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * g])));
+      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * g + 1])));
+    }
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermK(mn, a[i].bsums));
+  }
+  return acc;
+}
+
+SOV_VNNI float RowDotQ6KVnni(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ6_K*>(wrow);
+  const auto* a = static_cast<const BlockQ8_K*>(arow);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i vacc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[i].ql + 64 * h;
+      const int8_t* sc = x[i].scales + 8 * h;
+      const int8_t* aq = a[i].qs + 128 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      // Unsigned 6-bit u = low | high << 4 (0..63); the -32 is applied below via bsums.
+      __m256i u[4];
+      u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+      u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+      u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+      u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 32 * k));
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u[k], av);
+        // Lanes 0..3 cover group 2k of this half, lanes 4..7 group 2k + 1.
+        const __m256i s = _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k]));
+        vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p, s));
+      }
+    }
+    int32_t corr = 0;
+    for (int g = 0; g < 16; ++g) corr += x[i].scales[g] * a[i].bsums[g];
+    acc = CombineBlockQ6K(acc, x[i].d, a[i].d, HSum(vacc) - 32 * corr);
+  }
+  return acc;
+}
+
+SOV_VNNI float RowDotQ8_0Vnni(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const BlockQ8_0*>(wrow);
+  const auto* a = static_cast<const BlockQ8_0*>(arow);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
+    // s8 x s8 as |q| (u8; -128 -> 128 is still exact) times a carrying q's sign.
+    // Activations never hold -128 (|round(x / d)| <= 127), so negating is exact.
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q),
+                                          _mm256_sign_epi8(av, q));
+    acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, HSum(p));
+  }
+  return acc;
+}
+
+#undef SOV_VNNI
+
+using RowDot = float (*)(const void*, const void*, int64_t);
+
+struct TypeInfo {
+  DType act;   // activation format
+  int64_t bs;  // elements per weight block
+  RowDot portable;
+  RowDot vnni;
+};
+
+TypeInfo QTypeInfo(DType t) {
+  switch (t) {
+    case DType::kQ4_K:
+      return {DType::kQ8_K, kQK_K, RowDotQ4K, RowDotQ4KVnni};
+    case DType::kQ5_K:
+      return {DType::kQ8_K, kQK_K, RowDotQ5K, RowDotQ5KVnni};
+    case DType::kQ6_K:
+      return {DType::kQ8_K, kQK_K, RowDotQ6K, RowDotQ6KVnni};
+    case DType::kQ8_0:
+      return {DType::kQ8_0, kQK, RowDotQ8_0, RowDotQ8_0Vnni};
+    default:
+      SOV_CHECK(false) << "QMatMul: unsupported weight dtype " << Name(t);
+      return {};
+  }
+}
+
+}  // namespace
+
+bool QMatMulVnniAvailable() { return CpuHasVnni(); }
+void SetQMatMulVnniEnabled(bool enabled) { g_vnni_enabled.store(enabled); }
+bool QMatMulVnniActive() { return CpuHasVnni() && g_vnni_enabled.load(); }
+
+bool QMatMulSupports(DType t) {
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kQ8_0;
+}
+
+void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
+  const TypeInfo info = QTypeInfo(w.dtype);
+  const int64_t K = w.cols, N = w.rows;
+  SOV_CHECK(K % info.bs == 0) << "QMatMul: " << K << " columns of " << Name(w.dtype)
+                              << " are not a multiple of the block size " << info.bs;
+  const int64_t nb = K / info.bs;
+  const RowDot dot = QMatMulVnniActive() ? info.vnni : info.portable;
+
+  // Activations: quantized once per call, reused by every weight row.
+  const size_t arow = RowBytes(info.act, K);
+  std::vector<uint8_t> act(arow * static_cast<size_t>(T));
+  ParallelFor(T, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const absl::Status s =
+          QuantizeRows(info.act, x + t * ldx, 1, K, nullptr, act.data() + arow * t);
+      SOV_CHECK(s.ok()) << "QMatMul: activation quantization failed: " << s;
+    }
+  });
+
+  // Rows in chunks of 32 (each output is an independent fixed-order dot, so the
+  // split cannot change results). Within a chunk, tokens go in blocks of 64 so
+  // a few weight rows stay in L1 while a block of activation rows stays in L2.
+  constexpr int64_t kRowsPerChunk = 32, kRowTile = 8, kTokTile = 64;
+  ParallelFor(N, kRowsPerChunk, [&](int64_t n0, int64_t n1) {
+    for (int64_t nr = n0; nr < n1; nr += kRowTile) {
+      const int64_t nr1 = std::min(n1, nr + kRowTile);
+      for (int64_t t0 = 0; t0 < T; t0 += kTokTile) {
+        const int64_t t1 = std::min(T, t0 + kTokTile);
+        for (int64_t n = nr; n < nr1; ++n) {
+          const uint8_t* wr = w.row(n);
+          for (int64_t t = t0; t < t1; ++t) y[t * ldy + n] = dot(wr, act.data() + arow * t, nb);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace sov::kernels::internal
