@@ -95,9 +95,10 @@ TEST(SessionTest, DecodeMatchesPrefillOnTinyModel) {
       scale = std::max(scale, std::fabs(double(all->row(t)[v])));
     }
   }
-  // f32 weights; the only difference is the matmul blocking for T = 1 vs T > 1,
-  // which reorders f32 sums over at most 96 terms (~1e-6 relative each).
-  EXPECT_LE(worst, 1e-4 * std::max(scale, 1.0)) << "max |logit| " << scale;
+  // kernels/api.h: a batched MatMul row is bitwise equal to the T = 1 call and
+  // attention merges key chunks in a fixed order, so decode must equal prefill.
+  std::printf("  decode vs prefill: max |diff| %.3g over logits up to %.3g\n", worst, scale);
+  EXPECT_EQ(worst, 0.0) << "max |logit| " << scale;
 }
 
 GenerateOptions Greedy(int64_t n, bool stops = true) {
