@@ -1,5 +1,5 @@
-// MatMul and EmbeddingGather with block-quantized weights (dequantized row by
-// row into f32 and run through the f32 tiles), on every compiled target via
+// MatMul (mode kDequantF32: dequantized row by row into f32 and run through
+// the f32 tiles) and EmbeddingGather with block-quantized weights, on every compiled target via
 // the public entry points.
 #include <cmath>
 #include <cstring>
@@ -57,7 +57,13 @@ HWY_TARGET_INSTANTIATE_TEST_SUITE_P(QuantWeightsTest);
 const DType kTypes[] = {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
                         DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
 
+// The dequantize-to-f32 path. Q8_0/Q4_K/Q5_K/Q6_K take the integer path by
+// default (activation quantization; kernels/qmatmul_test.cc covers it).
 TEST_P(QuantWeightsTest, MatMulMatchesReference) {
+  SetQuantMatMulMode(QuantMatMulMode::kDequantF32);
+  struct Restore {
+    ~Restore() { SetQuantMatMulMode(QuantMatMulMode::kInteger); }
+  } restore;
   for (DType t : kTypes) {
     if (!CanDecodeRows(t)) {
       ADD_FAILURE() << Name(t) << " rows cannot be decoded in this build";
