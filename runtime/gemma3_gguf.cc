@@ -39,7 +39,8 @@ absl::StatusOr<gemma3::ModelConfig> Gemma3ConfigFromGguf(const GgufReader& g) {
     c.name = std::string(name);
   }
   SOV_ASSIGN_OR_RETURN(uint32_t n_layer, g.GetU32(Key("block_count")));
-  if (n_layer == 0 || n_layer > 4096) return Bad(g, absl::StrCat(Key("block_count"), " = ", n_layer));
+  if (n_layer == 0 || n_layer > 4096)
+    return Bad(g, absl::StrCat(Key("block_count"), " = ", n_layer));
   c.num_layers = n_layer;
   SOV_ASSIGN_OR_RETURN(uint32_t h, g.GetU32(Key("embedding_length")));
   c.hidden_size = h;
@@ -51,8 +52,8 @@ absl::StatusOr<gemma3::ModelConfig> Gemma3ConfigFromGguf(const GgufReader& g) {
   SOV_ASSIGN_OR_RETURN(uint32_t kd, g.GetU32Or(Key("attention.key_length"), def_head));
   SOV_ASSIGN_OR_RETURN(uint32_t vd, g.GetU32Or(Key("attention.value_length"), kd));
   if (kd != vd)
-    return Bad(g, absl::StrCat(Key("attention.key_length"), " (", kd, ") != ",
-                               Key("attention.value_length"), " (", vd, ")"));
+    return Bad(g, absl::StrCat(Key("attention.key_length"), " (", kd,
+                               ") != ", Key("attention.value_length"), " (", vd, ")"));
   c.head_dim = kd;
   SOV_ASSIGN_OR_RETURN(uint32_t win, g.GetU32(Key("attention.sliding_window")));
   c.sliding_window = win;

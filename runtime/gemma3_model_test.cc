@@ -223,10 +223,11 @@ TEST_F(Gemma3ModelTest, GreedyMatchesLlamaCpp) {
     identical_prefix_total += static_cast<int64_t>(same);
     std::printf("  %-40.40s identical greedy prefix %zu/%zu\n", prompt.c_str(), same, want.size());
   }
-  std::printf("  teacher-forced argmax agreement: %lld/%lld steps, worst gap %.3f; "
-              "identical greedy tokens %lld\n",
-              static_cast<long long>(argmax_equal), static_cast<long long>(steps), worst_gap,
-              static_cast<long long>(identical_prefix_total));
+  std::printf(
+      "  teacher-forced argmax agreement: %lld/%lld steps, worst gap %.3f; "
+      "identical greedy tokens %lld\n",
+      static_cast<long long>(argmax_equal), static_cast<long long>(steps), worst_gap,
+      static_cast<long long>(identical_prefix_total));
   EXPECT_GE(argmax_equal * 10, steps * 9);
 }
 

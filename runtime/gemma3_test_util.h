@@ -5,8 +5,8 @@
 #ifndef SOV_RUNTIME_GEMMA3_TEST_UTIL_H_
 #define SOV_RUNTIME_GEMMA3_TEST_UTIL_H_
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,8 +31,8 @@ struct TinyGemma3Options {
 };
 
 inline std::vector<std::string> TinyGemma3Tokens() {
-  std::vector<std::string> t = {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>",
-                                "<end_of_turn>"};
+  std::vector<std::string> t = {"<pad>", "<eos>",           "<bos>",
+                                "<unk>", "<start_of_turn>", "<end_of_turn>"};
   for (int b = 0; b < 256; ++b) t.push_back(absl::StrFormat("<0x%02X>", b));
   for (const char* w : {"\xe2\x96\x81the", "\xe2\x96\x81cat", "\xe2\x96\x81is", "user", "model",
                         "\n", "\xe2\x96\x81", "a", "b", "c"})
@@ -78,9 +78,12 @@ inline absl::Status WriteTinyGemma3(const std::string& path, const TinyGemma3Opt
     std::vector<float> scores(tokens.size(), 0.0f);
     std::vector<int32_t> types(tokens.size(), static_cast<int32_t>(TokenType::kNormal));
     for (size_t i = 0; i < tokens.size(); ++i) {
-      if (i < 6) types[i] = static_cast<int32_t>(TokenType::kControl);
-      else if (i < 6 + 256) types[i] = static_cast<int32_t>(TokenType::kByte);
-      else scores[i] = -static_cast<float>(i);
+      if (i < 6)
+        types[i] = static_cast<int32_t>(TokenType::kControl);
+      else if (i < 6 + 256)
+        types[i] = static_cast<int32_t>(TokenType::kByte);
+      else
+        scores[i] = -static_cast<float>(i);
     }
     w.SetString("tokenizer.ggml.model", "llama");
     w.SetStringArray("tokenizer.ggml.tokens", std::span<const std::string>(tokens));
@@ -113,8 +116,8 @@ inline absl::Status WriteTinyGemma3(const std::string& path, const TinyGemma3Opt
         if (absl::Status s = w.AddTensor(gemma3::GgufName(info.id, l), DType::kF32, {shape[0]});
             !s.ok())
           return s;
-      } else if (absl::Status s = w.AddTensor(gemma3::GgufName(info.id, l), DType::kF32,
-                                              {shape[1], shape[0]});
+      } else if (absl::Status s =
+                     w.AddTensor(gemma3::GgufName(info.id, l), DType::kF32, {shape[1], shape[0]});
                  !s.ok()) {
         return s;
       }

@@ -27,9 +27,12 @@ std::string_view TurnClose(ChatFormat f) {
 
 const char* StopReasonName(StopReason r) {
   switch (r) {
-    case StopReason::kStopToken: return "stop token";
-    case StopReason::kMaxTokens: return "token limit";
-    case StopReason::kContextFull: return "context full";
+    case StopReason::kStopToken:
+      return "stop token";
+    case StopReason::kMaxTokens:
+      return "token limit";
+    case StopReason::kContextFull:
+      return "context full";
   }
   return "?";
 }
@@ -40,12 +43,11 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const TextModel& model,
   if (options.prefill_rows <= 0) return absl::InvalidArgumentError("prefill_rows must be > 0");
   std::unique_ptr<Session> s(new Session());
   s->model_ = &model;
-  s->context_ = options.context > 0 ? options.context
-                                    : std::min<int64_t>(model.context_length, 4096);
+  s->context_ =
+      options.context > 0 ? options.context : std::min<int64_t>(model.context_length, 4096);
   if (s->context_ > model.context_length)
-    return absl::InvalidArgumentError(absl::StrCat("context ", s->context_,
-                                                   " exceeds the model's context length ",
-                                                   model.context_length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "context ", s->context_, " exceeds the model's context length ", model.context_length));
   SOV_ASSIGN_OR_RETURN(s->graph_, model.build_graph(/*last_row_only=*/true));
   ExecutorOptions eo;
   eo.prefill_rows = std::min(options.prefill_rows, s->context_);
@@ -127,9 +129,9 @@ absl::StatusOr<GenerationResult> Session::Run(std::span<const TokenId> fresh,
                                                      model_->vocab_size, ")"));
   const int64_t total = static_cast<int64_t>(history_.size() + fresh.size());
   if (total > context_)
-    return absl::InvalidArgumentError(absl::StrCat(
-        chat ? "the conversation" : "the prompt", " is ", total,
-        " tokens long, more than the context of ", context_, " tokens (--ctx)"));
+    return absl::InvalidArgumentError(absl::StrCat(chat ? "the conversation" : "the prompt", " is ",
+                                                   total, " tokens long, more than the context of ",
+                                                   context_, " tokens (--ctx)"));
 
   SamplerConfig sc = o.sampler;
   if (o.use_stop_ids && tok.eos_id() >= 0) sc.stop_ids.push_back(tok.eos_id());

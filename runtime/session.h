@@ -62,7 +62,7 @@ struct GenerationResult {
   std::vector<TokenId> tokens;  // generated ids, stop token excluded
   TokenId stop_token = -1;      // the id that ended generation (kStopToken)
   StopReason stop = StopReason::kMaxTokens;
-  int64_t prompt_tokens = 0;    // ids prefilled by this call
+  int64_t prompt_tokens = 0;  // ids prefilled by this call
   double prefill_seconds = 0.0;
   int64_t decode_steps = 0;     // single-token forward passes
   double decode_seconds = 0.0;  // those passes plus sampling and detokenizing

@@ -164,8 +164,8 @@ TEST(SessionTest, ChatKeepsHistoryInCache) {
   ASSERT_TRUE(s.ok()) << s.status();
   absl::StatusOr<GenerationResult> t1 = (*s)->Chat("the cat", Greedy(5, false));
   ASSERT_TRUE(t1.ok()) << t1.status();
-  absl::StatusOr<std::vector<TokenId>> turn1 =
-      EncodeChat(ChatFormat::kGemma3, *(*m)->tokenizer, std::vector<ChatMessage>{{"user", "the cat"}});
+  absl::StatusOr<std::vector<TokenId>> turn1 = EncodeChat(
+      ChatFormat::kGemma3, *(*m)->tokenizer, std::vector<ChatMessage>{{"user", "the cat"}});
   ASSERT_TRUE(turn1.ok());
   EXPECT_EQ(t1->prompt_tokens, static_cast<int64_t>(turn1->size()));
 

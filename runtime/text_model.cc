@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "models/gemma3/builder.h"
 #include "runtime/check.h"
-#include "runtime/str_util.h"
 #include "runtime/gemma3_gguf.h"
+#include "runtime/str_util.h"
 #include "runtime/tokenizer_gguf.h"
 
 namespace sov {
@@ -40,8 +40,9 @@ absl::StatusOr<std::unique_ptr<TextModel>> LoadTextModel(const std::string& path
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   if (!LooksLikeGguf(path))
     return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a GGUF file (text generation reads GGUF models; "
-                           "for a Hugging Face directory use --tokens)"));
+        absl::StrCat(path,
+                     " is not a GGUF file (text generation reads GGUF models; "
+                     "for a Hugging Face directory use --tokens)"));
   auto m = std::make_unique<TextModel>();
   m->path = path;
   SOV_ASSIGN_OR_RETURN(m->gguf, GgufReader::Open(path));
@@ -49,16 +50,17 @@ absl::StatusOr<std::unique_ptr<TextModel>> LoadTextModel(const std::string& path
   SOV_ASSIGN_OR_RETURN(std::string_view arch, g.GetString("general.architecture"));
   m->architecture = std::string(arch);
   if (arch != "gemma3")
-    return absl::UnimplementedError(absl::StrCat(
-        path, ": architecture \"", Av(arch), "\" is not supported for text generation (known: gemma3)"));
+    return absl::UnimplementedError(
+        absl::StrCat(path, ": architecture \"", Av(arch),
+                     "\" is not supported for text generation (known: gemma3)"));
 
   SOV_ASSIGN_OR_RETURN(gemma3::ModelConfig c, Gemma3ConfigFromGguf(g));
   SOV_ASSIGN_OR_RETURN(Tokenizer tok, TokenizerFromGguf(g));
   if (tok.size() != c.vocab_size)
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": the vocabulary (tokenizer.ggml.tokens) has ", tok.size(),
-        " tokens but token_embd.weight has ", c.vocab_size,
-        " rows; the vocabulary is truncated or belongs to another model"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the vocabulary (tokenizer.ggml.tokens) has ", tok.size(),
+                     " tokens but token_embd.weight has ", c.vocab_size,
+                     " rows; the vocabulary is truncated or belongs to another model"));
   if (tok.bos_id() < 0)
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": the vocabulary has no BOS token (tokenizer.ggml.bos_token_id)"));

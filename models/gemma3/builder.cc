@@ -37,7 +37,7 @@ ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64
   b.KvStore(cache, k, v, "kv_store");
   // llama.cpp scales Q by 1/sqrt(query_pre_attn_scalar) and attends with scale 1;
   // the attention kernel applies the same factor to q.k, which is the same product.
-  ValueRef o = b.Attention(q, cache, nq, c.query_scale(), "attn");         // [T, nq*d]
+  ValueRef o = b.Attention(q, cache, nq, c.query_scale(), "attn");          // [T, nq*d]
   ValueRef y = b.MatMul(o, W(T::kOProj, l), c.hidden_size, "attn_output");  // [T, H]
   y = b.RMSNorm(y, W(T::kPostAttnNorm, l), eps, 0, "post_attn_norm");
   return b.Add(x, y, "attn_residual");  // [T, H]
@@ -47,10 +47,10 @@ ValueRef AttentionBlock(GraphBuilder& b, ValueRef x, const ModelConfig& c, int64
 ValueRef FeedForwardBlock(GraphBuilder& b, ValueRef r, const ModelConfig& c, int64_t l) {
   const float eps = static_cast<float>(c.rms_norm_eps);
   const int64_t I = c.intermediate_size;
-  ValueRef f = b.RMSNorm(r, W(T::kPreFfnNorm, l), eps, 0, "ffn_norm");  // [T, H]
-  ValueRef gate = b.MatMul(f, W(T::kGateProj, l), I, "ffn_gate");       // [T, I]
-  ValueRef up = b.MatMul(f, W(T::kUpProj, l), I, "ffn_up");             // [T, I]
-  ValueRef h = b.GeluMul(gate, up, "ffn_geglu");                        // [T, I]
+  ValueRef f = b.RMSNorm(r, W(T::kPreFfnNorm, l), eps, 0, "ffn_norm");      // [T, H]
+  ValueRef gate = b.MatMul(f, W(T::kGateProj, l), I, "ffn_gate");           // [T, I]
+  ValueRef up = b.MatMul(f, W(T::kUpProj, l), I, "ffn_up");                 // [T, I]
+  ValueRef h = b.GeluMul(gate, up, "ffn_geglu");                            // [T, I]
   ValueRef m = b.MatMul(h, W(T::kDownProj, l), c.hidden_size, "ffn_down");  // [T, H]
   m = b.RMSNorm(m, W(T::kPostFfnNorm, l), eps, 0, "post_ffn_norm");
   return b.Add(r, m, "ffn_residual");  // [T, H]
@@ -59,8 +59,7 @@ ValueRef FeedForwardBlock(GraphBuilder& b, ValueRef r, const ModelConfig& c, int
 }  // namespace
 
 absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions& opt) {
-  if (c.global_layers.size() != static_cast<size_t>(c.num_layers) ||
-      c.query_pre_attn_scalar <= 0.0)
+  if (c.global_layers.size() != static_cast<size_t>(c.num_layers) || c.query_pre_attn_scalar <= 0.0)
     return absl::FailedPreconditionError("gemma3::BuildGraph: config is not finalized");
   const int64_t L = c.num_layers;
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -74,9 +73,9 @@ absl::StatusOr<graph::Graph> BuildGraph(const ModelConfig& c, const BuildOptions
   for (int64_t l = 0; l < L; ++l) {
     b.SetLayer(static_cast<int32_t>(l));
     const bool global = c.is_global(l);
-    caches[l] = b.DeclareKvCache(static_cast<int32_t>(l),
-                                 global ? AttnKind::kFull : AttnKind::kSliding,
-                                 global ? 0 : c.sliding_window, c.num_kv_heads, c.head_dim);
+    caches[l] =
+        b.DeclareKvCache(static_cast<int32_t>(l), global ? AttnKind::kFull : AttnKind::kSliding,
+                         global ? 0 : c.sliding_window, c.num_kv_heads, c.head_dim);
   }
   for (int64_t l = 0; l < L; ++l) {
     b.SetLayer(static_cast<int32_t>(l));

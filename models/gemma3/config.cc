@@ -39,9 +39,9 @@ absl::Status ModelConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("gemma3.attention.key_length must be even for RoPE, got ", head_dim));
   if (!global_layers.empty() && global_layers.size() != static_cast<size_t>(num_layers))
-    return absl::InvalidArgumentError(
-        absl::StrCat("gemma3.attention.sliding_window_pattern has ", global_layers.size(),
-                     " entries for ", num_layers, " layers"));
+    return absl::InvalidArgumentError(absl::StrCat("gemma3.attention.sliding_window_pattern has ",
+                                                   global_layers.size(), " entries for ",
+                                                   num_layers, " layers"));
   if (!(rope_theta_global > 0.0) || !(rope_theta_sliding > 0.0))
     return absl::InvalidArgumentError("gemma3.rope.freq_base must be > 0");
   if (!(rope_scale_global > 0.0) || !std::isfinite(rope_scale_global))
@@ -61,9 +61,8 @@ absl::Status ModelConfig::Finalize() {
   if (global_layers.empty()) global_layers = DefaultGlobalLayers(num_layers);
   if (query_pre_attn_scalar == 0.0) {
     // llama-model.cpp: the 27B model (62 layers) scales by n_embd / n_head.
-    query_pre_attn_scalar = num_layers == 62
-                                ? static_cast<double>(hidden_size / num_heads)
-                                : static_cast<double>(head_dim);
+    query_pre_attn_scalar = num_layers == 62 ? static_cast<double>(hidden_size / num_heads)
+                                             : static_cast<double>(head_dim);
   }
   return absl::OkStatus();
 }
@@ -81,9 +80,8 @@ std::vector<float> ModelConfig::RopeInvFreq(int64_t layer) const {
   // ggml rotates pair i by pos * freq_scale * base^(-2i/d); freq_scale = 1/factor.
   std::vector<float> inv(static_cast<size_t>(head_dim / 2));
   for (int64_t i = 0; i < head_dim / 2; ++i)
-    inv[i] = static_cast<float>(std::pow(base, -2.0 * static_cast<double>(i) /
-                                                   static_cast<double>(head_dim)) /
-                                scale);
+    inv[i] = static_cast<float>(
+        std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim)) / scale);
   return inv;
 }
 

@@ -39,9 +39,9 @@ struct ModelConfig {
   int64_t sliding_window = 0;     // gemma3.attention.sliding_window (keys incl. the query)
   // true = global layer. Empty before Finalize() means "the 5:1 pattern".
   std::vector<bool> global_layers;
-  double rope_theta_global = 1000000.0;        // gemma3.rope.freq_base
+  double rope_theta_global = 1000000.0;  // gemma3.rope.freq_base
   double rope_theta_sliding = kSlidingRopeTheta;
-  double rope_scale_global = 1.0;              // linear scaling factor (positions / factor)
+  double rope_scale_global = 1.0;  // linear scaling factor (positions / factor)
   // Queries are multiplied by query_pre_attn_scalar^-1/2. llama.cpp uses
   // head_dim, except for the 27B model (62 layers) where it is H / num_heads.
   double query_pre_attn_scalar = 0.0;
@@ -56,8 +56,8 @@ struct ModelConfig {
   absl::Status Validate() const;
 
   bool is_global(int64_t layer) const { return global_layers[layer]; }
-  float embed_scale() const;   // sqrt(H) in fp32, as llama.cpp's sqrtf(n_embd)
-  float query_scale() const;   // 1 / sqrt(query_pre_attn_scalar)
+  float embed_scale() const;  // sqrt(H) in fp32, as llama.cpp's sqrtf(n_embd)
+  float query_scale() const;  // 1 / sqrt(query_pre_attn_scalar)
   // head_dim / 2 inverse frequencies of the layer's RoPE (linear scaling folded in).
   std::vector<float> RopeInvFreq(int64_t layer) const;
 };

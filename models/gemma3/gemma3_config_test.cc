@@ -1,10 +1,9 @@
-#include "models/gemma3/config.h"
-
 #include <cmath>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/gemma3/builder.h"
+#include "models/gemma3/config.h"
 #include "models/gemma3/tensor_table.h"
 
 namespace sov::gemma3 {

@@ -64,22 +64,31 @@ std::vector<int64_t> Shape(const ModelConfig& c, TensorId id) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim;
   switch (id) {
     case T::kEmbedTokens:
-    case T::kOutput: return {c.vocab_size, H};
+    case T::kOutput:
+      return {c.vocab_size, H};
     case T::kFinalNorm:
     case T::kAttnNorm:
     case T::kPostAttnNorm:
     case T::kPreFfnNorm:
-    case T::kPostFfnNorm: return {H};
-    case T::kQProj: return {c.num_heads * d, H};
+    case T::kPostFfnNorm:
+      return {H};
+    case T::kQProj:
+      return {c.num_heads * d, H};
     case T::kKProj:
-    case T::kVProj: return {c.num_kv_heads * d, H};
-    case T::kOProj: return {H, c.num_heads * d};
+    case T::kVProj:
+      return {c.num_kv_heads * d, H};
+    case T::kOProj:
+      return {H, c.num_heads * d};
     case T::kQNorm:
-    case T::kKNorm: return {d};
+    case T::kKNorm:
+      return {d};
     case T::kGateProj:
-    case T::kUpProj: return {I, H};
-    case T::kDownProj: return {H, I};
-    case T::kSentinel: break;
+    case T::kUpProj:
+      return {I, H};
+    case T::kDownProj:
+      return {H, I};
+    case T::kSentinel:
+      break;
   }
   SOV_CHECK(false) << "bad tensor id " << static_cast<int>(id);
   return {};

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/check.h"
-#include "runtime/str_util.h"
 #include "runtime/session.h"
+#include "runtime/str_util.h"
 #include "runtime/text_model.h"
 
 namespace sov::cli {
@@ -53,9 +53,9 @@ absl::StatusOr<GenerateOptions> ParseGenerate(const Args& a) {
 }  // namespace
 
 const std::vector<std::string>& RunTextFlags() {
-  static const auto* f = new std::vector<std::string>{
-      "prompt", "chat", "system", "temp", "top-k", "top-p", "min-p", "repeat-penalty",
-      "seed", "ctx", "stats"};
+  static const auto* f =
+      new std::vector<std::string>{"prompt", "chat",           "system", "temp", "top-k", "top-p",
+                                   "min-p",  "repeat-penalty", "seed",   "ctx",  "stats"};
   return *f;
 }
 
