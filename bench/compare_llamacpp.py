@@ -92,12 +92,12 @@ def make_fixture(sov: str, work: str) -> str:
             v1 = v if v.ndim != 2 else (rng.standard_normal(v.shape) / np.sqrt(v.shape[1])).astype(np.float32)
             tensors[k.replace("layers.0.", "layers.1.")] = v1
     save_file(tensors, os.path.join(d, "model.safetensors"))
-    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "a": 4, "b": 5, "ab": 6}  # one merge: a b
     for i in range(len(vocab), cfg["vocab_size"]):
         vocab[f"tok{i}"] = i
     added = [{"id": i, "content": c, "special": True} for c, i in vocab.items() if i < 4]
     with open(os.path.join(d, "tokenizer.json"), "w") as f:
-        json.dump({"model": {"type": "BPE", "byte_fallback": True, "vocab": vocab, "merges": []},
+        json.dump({"model": {"type": "BPE", "byte_fallback": True, "vocab": vocab, "merges": ["a b"]},
                    "added_tokens": added}, f)
     subprocess.run([sov, "quantize", d, out, "--type", "Q4_K_M", "--quiet"], check=True)
     return out
@@ -144,6 +144,7 @@ def compare(sov: str, model: str, a, out_dir: str, command: str) -> str:
     tests = [(int(p), 0, int(d)) for d in a.d.split(",") for p in a.p.split(",") if int(p) > 0]
     tests += [(0, int(n), int(d)) for d in a.d.split(",") for n in a.n.split(",") if int(n) > 0]
     tests.sort(key=lambda t: (t[2], t[1] > 0))
+    load_before = os.getloadavg()
     side = LlamaSide(model, a)
     for p, n, d in tests:  # llama.cpp warm-up (sov bench warms up inside each call)
         side.run(p, n, d, np.random.default_rng(0))
@@ -160,6 +161,7 @@ def compare(sov: str, model: str, a, out_dir: str, command: str) -> str:
         rng = np.random.default_rng(1000 + k)
         for t in tests:
             theirs[t].append(side.run(*t, rng))
+    load_after = os.getloadavg()
     name = os.path.basename(model).removesuffix(".gguf")
     lines = [
         f"# sov vs llama.cpp: {name}",
@@ -196,6 +198,11 @@ def compare(sov: str, model: str, a, out_dir: str, command: str) -> str:
         "## Machine",
         "",
         *machine(),
+        f"* load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
+        f"{', '.join(f'{x:.2f}' for x in load_after)}. A load above the core count means other processes "
+        "shared the cores during the run: both engines lose time, llama.cpp's OpenMP barriers (which spin "
+        "for their peers) usually more than sov's oneTBB tasks, so treat ratios from such a run as "
+        "indicative only.",
         "",
     ]
     path = os.path.join(out_dir, f"bench_{name}.md")
