@@ -90,9 +90,20 @@ inline int32_t MinTermK(const uint8_t* mins, const int16_t* bsums) {
   return sm;
 }
 
-// sc[8], m[8] from the 12 packed bytes.
+// sc[8], m[8] from the 12 packed bytes, as three little-endian words (spec
+// §5.1's word form of GetScaleMinK4; equal to it for every input, which the
+// bitwise test against the reference covers).
 inline void UnpackScalesK(const uint8_t* packed, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 8; ++j) GetScaleMinK4(j, packed, &sc[j], &m[j]);
+  uint32_t w[3];
+  std::memcpy(w, packed, 12);
+  const uint32_t s_lo = w[0] & 0x3f3f3f3fu;
+  const uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_lo = w[1] & 0x3f3f3f3fu;
+  const uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
 }
 
 SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
