@@ -37,6 +37,8 @@ inline std::vector<std::string> TinyGemma3Tokens() {
   for (const char* w : {"\xe2\x96\x81the", "\xe2\x96\x81cat", "\xe2\x96\x81is", "user", "model",
                         "\n", "\xe2\x96\x81", "a", "b", "c"})
     t.push_back(w);
+  // 512 entries: also the vocabulary size of `sov synth --arch test-tiny`.
+  for (int i = static_cast<int>(t.size()); i < 512; ++i) t.push_back(absl::StrFormat("w%d", i));
   return t;
 }
 

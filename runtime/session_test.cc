@@ -20,6 +20,8 @@
 #include "runtime/executor.h"
 #include "runtime/gemma3_gguf.h"
 #include "runtime/gemma3_test_util.h"
+#include "runtime/gguf_model.h"
+#include "runtime/loader.h"
 #include "runtime/text_model.h"
 
 namespace sov {
@@ -191,6 +193,35 @@ TEST(SessionTest, ChatKeepsHistoryInCache) {
   absl::StatusOr<GenerationResult> f = (*fresh)->CompleteTokens(want, Greedy(6, false));
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->tokens, t2->tokens);
+}
+
+// A Gemma 4 GGUF (sov synth's test-tiny, with the tiny vocabulary copied in)
+// runs through the same TextModel and Session, in the Gemma 4 chat format,
+// and gives the same greedy ids as the Gemma 4 runner on the same file.
+TEST(SessionTest, Gemma4GgufThroughTheSameSession) {
+  const std::string vocab = TinyModel({}, "vocab_src.gguf");
+  const std::string g4 = TmpPath("g4tiny.gguf");
+  const std::string cmd = absl::StrCat(SOV_BIN_PATH, " synth --arch test-tiny --type Q8_0 -o ", g4,
+                                       " --vocab ", vocab, " --quiet --threads 1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  absl::StatusOr<std::unique_ptr<TextModel>> m = LoadTextModel(g4);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->architecture, "gemma4");
+  EXPECT_EQ((*m)->chat_format, ChatFormat::kGemma4);
+  EXPECT_EQ((*m)->vocab_size, 512);
+  absl::StatusOr<std::unique_ptr<Session>> s = Session::Create(**m, {.context = 64});
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::vector<TokenId> ids = {2, 270, 271, 100, 269};
+  absl::StatusOr<GenerationResult> r = (*s)->CompleteTokens(ids, Greedy(6, false));
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<std::unique_ptr<Gemma4Model>> direct = LoadGemma4Gguf(g4);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  absl::StatusOr<std::unique_ptr<Gemma4Runner>> runner =
+      Gemma4Runner::Create(**direct, {.max_tokens = 5, .context = 16});
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<std::vector<int32_t>> want = (*runner)->Generate(ids, 6);
+  ASSERT_TRUE(want.ok()) << want.status();
+  EXPECT_EQ(r->tokens, *want);
 }
 
 // ---- CLI -------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 //   SOV_ASSIGN_OR_RETURN(std::unique_ptr<TextModel> m, LoadTextModel("model.gguf"));
 //   SOV_ASSIGN_OR_RETURN(graph::Graph g, m->BuildGraph(/*last_row_only=*/true));
 //
-// Today: GGUF files with `general.architecture = "gemma3"`. Errors name the
+// Today: GGUF files with `general.architecture` "gemma3" (runtime/gemma3_gguf)
+// or "gemma4" (runtime/gguf_model, Gemma 4 chat format). Errors name the
 // file: not a GGUF, unknown architecture, missing or truncated vocabulary
 // (fewer tokens than embedding rows), missing/ill-shaped tensors.
 #ifndef SOV_RUNTIME_TEXT_MODEL_H_
