@@ -84,12 +84,6 @@ SOV_VNNI inline int32_t HSum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-inline int32_t MinTermK(const uint8_t* mins, const int16_t* bsums) {
-  int32_t sm = 0;
-  for (int j = 0; j < 8; ++j) sm += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-  return sm;
-}
-
 // sc[8], m[8] from the 12 packed bytes, as three little-endian words (spec
 // §5.1's word form of GetScaleMinK4; equal to it for every input, which the
 // bitwise test against the reference covers).
@@ -106,14 +100,60 @@ inline void UnpackScalesK(const uint8_t* packed, uint8_t* sc, uint8_t* m) {
   std::memcpy(m + 4, &m_hi, 4);
 }
 
+// Shuffle controls that spread 8 int16 scales [s0..s7] (in both 128-bit
+// halves) to [s_2g x4, s_2g+1 x4] per half: the layout of
+// packs_epi32(p_2g, p_2g+1), whose int16 pairs madd_epi16 then scales.
+struct ScaleCtrl {
+  __m256i c[4];
+};
+SOV_VNNI inline ScaleCtrl MakeScaleCtrl() {
+  ScaleCtrl r;
+  for (int g = 0; g < 4; ++g) {
+    alignas(32) int8_t b[32];
+    for (int half = 0; half < 2; ++half) {
+      for (int i = 0; i < 8; ++i) {
+        const int src = i < 4 ? 2 * g : 2 * g + 1;
+        b[16 * half + 2 * i] = static_cast<int8_t>(2 * src);
+        b[16 * half + 2 * i + 1] = static_cast<int8_t>(2 * src + 1);
+      }
+    }
+    r.c[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
+  }
+  return r;
+}
+
+// sum_j m_j (bsums[2j] + bsums[2j+1]) with one madd_epi16 (|bsums| <= 16 * 127).
+SOV_VNNI inline int32_t MinTermKVnni(const uint8_t* mins, const int16_t* bsums) {
+  const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins));
+  const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+  return HSum(_mm256_madd_epi16(bs, m16));
+}
+
+// sum over the 4 groups of sc_2g * p_2g + sc_2g+1 * p_2g+1 (lane-wise). The
+// dpbusd lanes are <= 4 * 31 * 127 = 15748 in magnitude, so packs_epi32 never
+// saturates.
+SOV_VNNI inline __m256i ScaleGroup(__m256i vacc, __m256i p0, __m256i p1, __m256i sc16,
+                                   __m256i ctrl) {
+  return _mm256_add_epi32(
+      vacc, _mm256_madd_epi16(_mm256_packs_epi32(p0, p1), _mm256_shuffle_epi8(sc16, ctrl)));
+}
+
+SOV_VNNI inline __m256i Scales16(const uint8_t* sc) {
+  return _mm256_broadcastsi128_si256(
+      _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+}
+
 SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ4_K*>(wrow);
   const auto* a = static_cast<const BlockQ8_K*>(arow);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const ScaleCtrl ctrl = MakeScaleCtrl();
   float acc = 0.0f;
   for (int64_t i = 0; i < nb; ++i) {
     uint8_t sc[8], mn[8];
     UnpackScalesK(x[i].scales, sc, mn);
+    const __m256i sc16 = Scales16(sc);
     __m256i vacc = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * g));
@@ -124,10 +164,9 @@ SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g + 32));
       const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a0);
       const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
-      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * g])));
-      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * g + 1])));
+      vacc = ScaleGroup(vacc, p0, p1, sc16, ctrl.c[g]);
     }
-    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermK(mn, a[i].bsums));
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermKVnni(mn, a[i].bsums));
   }
   return acc;
 }
@@ -137,11 +176,13 @@ SOV_VNNI float RowDotQ5KVnni(const void* wrow, const void* arow, int64_t nb) {
   const auto* a = static_cast<const BlockQ8_K*>(arow);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
+  const ScaleCtrl ctrl = MakeScaleCtrl();
   float acc = 0.0f;
   for (int64_t i = 0; i < nb; ++i) {
     uint8_t sc[8], mn[8];
     UnpackScalesK(x[i].scales, sc, mn);
     const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh));
+    const __m256i sc16 = Scales16(sc);
     __m256i vacc = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * g));
@@ -158,10 +199,9 @@ SOV_VNNI float RowDotQ5KVnni(const void* wrow, const void* arow, int64_t nb) {
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 64 * g + 32));
       const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a0);
       const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
-      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * g])));
-      vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * g + 1])));
+      vacc = ScaleGroup(vacc, p0, p1, sc16, ctrl.c[g]);
     }
-    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermK(mn, a[i].bsums));
+    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermKVnni(mn, a[i].bsums));
   }
   return acc;
 }
