@@ -125,7 +125,16 @@ absl::StatusOr<ModelConfig> TruncateLayers(const ModelConfig& c, int64_t layers)
   t.num_layers = layers;
   t.layer_types.resize(static_cast<size_t>(layers));
   t.layer_types.back() = LayerType::kFull;  // as the published configs end
-  t.num_kv_shared_layers = c.num_kv_shared_layers * layers / c.num_layers;
+  // KV sharing in proportion, but a shared layer reads the last non-shared
+  // layer of its type: the non-shared prefix must hold a full layer.
+  int64_t first_full = layers - 1;
+  for (int64_t l = 0; l < layers; ++l)
+    if (t.layer_types[static_cast<size_t>(l)] == LayerType::kFull) {
+      first_full = l;
+      break;
+    }
+  t.num_kv_shared_layers =
+      std::min(c.num_kv_shared_layers * layers / c.num_layers, layers - (first_full + 1));
   if (t.has_layer_overrides) {
     t.layer_head_dim.resize(static_cast<size_t>(layers));
     t.layer_kv_heads.resize(static_cast<size_t>(layers));

@@ -31,7 +31,8 @@ namespace sov {
 absl::StatusOr<gemma4::ModelConfig> SynthConfig(std::string_view arch);
 
 // `c` cut to its first `layers` layers (the last forced full attention, KV
-// sharing scaled in proportion); errors when the result is not a valid model.
+// sharing scaled in proportion but never before the first full layer);
+// errors when the result is not a valid model.
 absl::StatusOr<gemma4::ModelConfig> TruncateLayers(const gemma4::ModelConfig& c, int64_t layers);
 
 // Element `index` of tensor `name` as an approximately standard normal value
