@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/gemma3/config.h"
@@ -221,7 +222,8 @@ TEST_F(Gemma3ModelTest, GreedyMatchesLlamaCpp) {
     size_t same = 0;
     while (same < want.size() && r->tokens[same] == want[same]) ++same;
     identical_prefix_total += static_cast<int64_t>(same);
-    std::printf("  %-40.40s identical greedy prefix %zu/%zu\n", prompt.c_str(), same, want.size());
+    std::printf("  %-40.40s identical greedy prefix %zu/%zu\n", absl::CEscape(prompt).c_str(), same,
+                want.size());
   }
   std::printf(
       "  teacher-forced argmax agreement: %lld/%lld steps, worst gap %.3f; "
