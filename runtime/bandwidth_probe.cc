@@ -47,9 +47,9 @@ void OnThreads(int threads, const Fn& fn) {
 
 absl::StatusOr<double> MeasureReadBandwidth(const BandwidthOptions& opt) {
   if (opt.threads < 1 || opt.passes < 1 || opt.repeats < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bandwidth probe: threads, passes and repeats must be >= 1 (got ", opt.threads, ", ",
-        opt.passes, ", ", opt.repeats, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bandwidth probe: threads, passes and repeats must be >= 1 (got ", opt.threads,
+                     ", ", opt.passes, ", ", opt.repeats, ")"));
   }
   if (opt.bytes < 4096) {
     return absl::InvalidArgumentError(

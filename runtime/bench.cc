@@ -143,8 +143,10 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
   SOV_RETURN_IF_ERROR(CheckList("-p/--n-prompt", opt.n_prompt, 0));
   SOV_RETURN_IF_ERROR(CheckList("-n/--n-gen", opt.n_gen, 0));
   SOV_RETURN_IF_ERROR(CheckList("-d/--n-depth", opt.n_depth, 0));
-  if (opt.reps < 1) return absl::InvalidArgumentError(absl::StrCat("-r/--repetitions: ", opt.reps, " is below 1"));
-  if (opt.threads < 0) return absl::InvalidArgumentError(absl::StrCat("-t/--threads: ", opt.threads, " is below 0"));
+  if (opt.reps < 1)
+    return absl::InvalidArgumentError(absl::StrCat("-r/--repetitions: ", opt.reps, " is below 1"));
+  if (opt.threads < 0)
+    return absl::InvalidArgumentError(absl::StrCat("-t/--threads: ", opt.threads, " is below 0"));
   const int64_t max_p = *std::max_element(opt.n_prompt.begin(), opt.n_prompt.end());
   const int64_t max_n = *std::max_element(opt.n_gen.begin(), opt.n_gen.end());
   const int64_t max_d = *std::max_element(opt.n_depth.begin(), opt.n_depth.end());
@@ -154,8 +156,9 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
 
   BenchReport rep;
   rep.model = model;
-  rep.threads = opt.threads > 0 ? opt.threads
-                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  rep.threads = opt.threads > 0
+                    ? opt.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   rep.cpu_info = CpuModel();
 
   ExecutorOptions eo;
@@ -241,7 +244,8 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
       r.stddev_ns = StdDev(r.samples_ns);
       r.avg_ts = Mean(r.samples_ts);
       r.stddev_ts = StdDev(r.samples_ts);
-      const StepCost cost = p > 0 ? RunCost(pp_plan, p, d, eo.prefill_rows) : RunCost(tg_plan, n, d, 1);
+      const StepCost cost =
+          p > 0 ? RunCost(pp_plan, p, d, eo.prefill_rows) : RunCost(tg_plan, n, d, 1);
       r.flops = cost.flops;
       r.flops_per_s = cost.flops / (r.avg_ns * 1e-9);
       if (n > 0) {

@@ -56,9 +56,9 @@ struct BenchResult {
   int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<double> samples_ns, samples_ts;
   double avg_ns = 0, stddev_ns = 0, avg_ts = 0, stddev_ts = 0;
-  std::string test_time;  // UTC, ISO 8601
-  double bytes_per_token = 0;   // decode plan weight bytes (tg)
-  double flops = 0;             // per timed repetition
+  std::string test_time;       // UTC, ISO 8601
+  double bytes_per_token = 0;  // decode plan weight bytes (tg)
+  double flops = 0;            // per timed repetition
   double flops_per_s = 0;
   std::optional<double> gbps, roofline_frac;  // tg only
   std::string TestName() const;               // "pp512", "tg128 @ d4096"

@@ -124,8 +124,7 @@ std::string FormatMarkdown(const BenchReport& rep) {
         &s, absl::StrFormat("| %-30s | %6.2f GiB | %8.2f B | %-10s | %7d | %15s | %20s | %8s | "
                             "%8s | %10.2f |\n",
                             rep.model.type, rep.model.size_bytes / kGiB, rep.model.n_params / 1e9,
-                            "CPU", rep.threads, r.TestName(), ts, gbps, roof,
-                            r.flops_per_s / 1e9));
+                            "CPU", rep.threads, r.TestName(), ts, gbps, roof, r.flops_per_s / 1e9));
   }
   absl::StrAppend(&s, absl::StrFormat("\nDRAM read bandwidth (probe, %d threads): %.2f GB/s\n",
                                       rep.threads, rep.dram_gbps));
@@ -140,14 +139,15 @@ std::string FormatProfile(const BenchReport& rep) {
       "\nDecode profile: %d tokens at depth %d, %d threads (per token; %% roofline = time the "
       "step's weight + KV bytes need at %.2f GB/s / time taken)\n\n",
       rep.profile_tokens, rep.profile_depth, rep.threads, rep.dram_gbps);
-  absl::StrAppend(&s, "| op | steps | us/token | % time | weight MB | KV MB | MFLOP | GB/s | "
-                      "% roofline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                      "---: |\n");
+  absl::StrAppend(&s,
+                  "| op | steps | us/token | % time | weight MB | KV MB | MFLOP | GB/s | "
+                  "% roofline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                  "---: |\n");
   for (const OpProfileRow& p : rep.profile) {
     const double bytes = p.weight_bytes_per_token + p.kv_bytes_per_token;
     const double gbps = p.sec_per_token > 0 ? bytes / p.sec_per_token / 1e9 : 0.0;
-    const double roof = p.sec_per_token > 0 ? (bytes / (rep.dram_gbps * 1e9)) / p.sec_per_token
-                                            : 0.0;
+    const double roof =
+        p.sec_per_token > 0 ? (bytes / (rep.dram_gbps * 1e9)) / p.sec_per_token : 0.0;
     absl::StrAppend(&s, absl::StrFormat("| %s | %d | %.1f | %.1f | %.3f | %.3f | %.3f | %.2f | "
                                         "%.1f |\n",
                                         p.op, p.steps, p.sec_per_token * 1e6,

@@ -97,11 +97,11 @@ std::string* BenchCli::dir_ = nullptr;
 std::string* BenchCli::gguf_ = nullptr;
 
 const char* const kFields[] = {
-    "build_commit", "cpu_info",    "backends",  "model_filename", "model_type", "model_size",
-    "model_n_params", "n_batch",   "n_ubatch",  "n_threads",      "n_prompt",   "n_gen",
-    "n_depth",      "test_time",   "avg_ns",    "stddev_ns",      "avg_ts",     "stddev_ts",
-    "samples_ns",   "samples_ts",  "gbps",      "dram_gbps",      "roofline_frac",
-    "bytes_per_token", "flops_per_s"};
+    "build_commit", "cpu_info",       "backends",      "model_filename",  "model_type",
+    "model_size",   "model_n_params", "n_batch",       "n_ubatch",        "n_threads",
+    "n_prompt",     "n_gen",          "n_depth",       "test_time",       "avg_ns",
+    "stddev_ns",    "avg_ts",         "stddev_ts",     "samples_ns",      "samples_ts",
+    "gbps",         "dram_gbps",      "roofline_frac", "bytes_per_token", "flops_per_s"};
 
 TEST_F(BenchCli, JsonRecordsAreCompleteAndConsistentWithMarkdown) {
   const Result r = Sov(Bench("-p 8 -n 4 -r 2 -o json -oe md"));
@@ -133,8 +133,8 @@ TEST_F(BenchCli, JsonRecordsAreCompleteAndConsistentWithMarkdown) {
     EXPECT_GT(rec["flops_per_s"].get<double>(), 0.0);
     // The md table (stderr) carries the same t/s, rounded as llama-bench rounds.
     const std::string test = rec["n_prompt"].get<int64_t>() > 0 ? "pp8" : "tg4";
-    const std::string ts_cell = absl::StrFormat("%.2f ± %.2f", rec["avg_ts"].get<double>(),
-                                                rec["stddev_ts"].get<double>());
+    const std::string ts_cell =
+        absl::StrFormat("%.2f ± %.2f", rec["avg_ts"].get<double>(), rec["stddev_ts"].get<double>());
     bool found = false;
     for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
       if (line.find(" " + test + " |") != absl::string_view::npos) {

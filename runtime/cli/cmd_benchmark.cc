@@ -33,20 +33,34 @@ absl::StatusOr<std::vector<int64_t>> IntList(const Args& a, const std::string& n
 // llama.cpp's names of general.file_type (llama_ftype), for model_type.
 std::string FileTypeName(uint32_t ft) {
   switch (ft) {
-    case 0: return "all F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 14: return "Q4_K - Small";
-    case 15: return "Q4_K - Medium";
-    case 16: return "Q5_K - Small";
-    case 17: return "Q5_K - Medium";
-    case 18: return "Q6_K";
-    case 32: return "BF16";
-    default: return absl::StrCat("ftype ", ft);
+    case 0:
+      return "all F32";
+    case 1:
+      return "F16";
+    case 2:
+      return "Q4_0";
+    case 3:
+      return "Q4_1";
+    case 7:
+      return "Q8_0";
+    case 8:
+      return "Q5_0";
+    case 9:
+      return "Q5_1";
+    case 14:
+      return "Q4_K - Small";
+    case 15:
+      return "Q4_K - Medium";
+    case 16:
+      return "Q5_K - Small";
+    case 17:
+      return "Q5_K - Medium";
+    case 18:
+      return "Q6_K";
+    case 32:
+      return "BF16";
+    default:
+      return absl::StrCat("ftype ", ft);
   }
 }
 
@@ -90,14 +104,18 @@ absl::Status Print(const std::string& fmt, const BenchReport& rep, std::FILE* to
 }
 
 absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
-  SOV_ASSIGN_OR_RETURN(
-      Args a, Args::Parse(argv, {"profile"},
-                          {{"m", "model"}, {"p", "n-prompt"}, {"n", "n-gen"}, {"d", "n-depth"},
-                           {"r", "repetitions"}, {"t", "threads"}, {"o", "output"},
-                           {"oe", "output-err"}}));
-  SOV_RETURN_IF_ERROR(a.CheckKnown({"model", "n-prompt", "n-gen", "n-depth", "repetitions",
-                                    "threads", "output", "output-err", "profile", "seed",
-                                    "probe-mib"}));
+  SOV_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {"profile"},
+                                           {{"m", "model"},
+                                            {"p", "n-prompt"},
+                                            {"n", "n-gen"},
+                                            {"d", "n-depth"},
+                                            {"r", "repetitions"},
+                                            {"t", "threads"},
+                                            {"o", "output"},
+                                            {"oe", "output-err"}}));
+  SOV_RETURN_IF_ERROR(
+      a.CheckKnown({"model", "n-prompt", "n-gen", "n-depth", "repetitions", "threads", "output",
+                    "output-err", "profile", "seed", "probe-mib"}));
   if (!a.positional().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument \"", a.positional()[0], "\""));
@@ -112,7 +130,8 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
   SOV_ASSIGN_OR_RETURN(int64_t seed, a.GetInt("seed", 1234));
   SOV_ASSIGN_OR_RETURN(int64_t probe_mib, a.GetInt("probe-mib", 1024));
   if (reps < 1 || reps > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat("-r/--repetitions: ", reps, " not in [1, 1000]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("-r/--repetitions: ", reps, " not in [1, 1000]"));
   }
   if (threads < 0 || threads > 1024) {
     return absl::InvalidArgumentError(absl::StrCat("-t/--threads: ", threads, " not in [0, 1024]"));
