@@ -191,6 +191,30 @@ TEST_F(BenchCli, CsvCarriesTheJsonNumbers) {
   EXPECT_EQ(j[3]["n_gen"], 2);
 }
 
+// e_style (f32 HF directory, tied embeddings, Per-Layer Embeddings): a decode
+// token streams every weight once, except the two tables it gathers from: the
+// PLE table [vocab_ple, layers * ple_dim] gives one row, the token embedding
+// one row on top of its full read as the tied LM head.
+TEST_F(BenchCli, DecodeBytesCountGatheredRowsOnly) {
+  const Result r =
+      Sov(absl::StrFormat("bench -m %s/tests/fixtures/e_style -p 0 -n 2 -r 1 -t 1 "
+                          "--probe-mib 16 -o json",
+                          SOV_SOURCE_DIR));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  std::ifstream cf(std::string(SOV_SOURCE_DIR) + "/tests/fixtures/e_style/config.json");
+  nlohmann::json c = nlohmann::json::parse(cf);
+  if (c.contains("text_config")) c = c["text_config"];
+  const int64_t ple_row =
+      c["num_hidden_layers"].get<int64_t>() * c["hidden_size_per_layer_input"].get<int64_t>() * 4;
+  const int64_t ple_table = c["vocab_size_per_layer_input"].get<int64_t>() * ple_row;
+  const int64_t emb_row = c["hidden_size"].get<int64_t>() * 4;
+  const double size = j[0]["model_size"].get<double>();
+  const double bpt = j[0]["bytes_per_token"].get<double>();
+  EXPECT_EQ(size - bpt, static_cast<double>(ple_table - ple_row - emb_row));
+}
+
 TEST_F(BenchCli, ProfileListsDecodeOps) {
   const Result r = Sov(Bench("-p 0 -n 3 -r 1 --profile"));
   ASSERT_EQ(r.rc, 0) << r.err;
