@@ -75,7 +75,9 @@ float RowDotQ8_0(const void* wrow, const void* arow, int64_t nb) {
 
 // ---- VNNI row dots ---------------------------------------------------------------
 
-#define SOV_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+// F16C's vcvtph2ps widens fp16 exactly, like Fp16ToFp32 (NaN payloads aside:
+// it quiets signalling NaNs); every AVX512 CPU has it.
+#define SOV_VNNI __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 SOV_VNNI inline int32_t HSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -166,7 +168,8 @@ SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
       const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
       vacc = ScaleGroup(vacc, p0, p1, sc16, ctrl.c[g]);
     }
-    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermKVnni(mn, a[i].bsums));
+    acc = CombineBlockKF(acc, _cvtsh_ss(x[i].d), _cvtsh_ss(x[i].dmin), a[i].d, HSum(vacc),
+                         MinTermKVnni(mn, a[i].bsums));
   }
   return acc;
 }
@@ -201,7 +204,8 @@ SOV_VNNI float RowDotQ5KVnni(const void* wrow, const void* arow, int64_t nb) {
       const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, a1);
       vacc = ScaleGroup(vacc, p0, p1, sc16, ctrl.c[g]);
     }
-    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, HSum(vacc), MinTermKVnni(mn, a[i].bsums));
+    acc = CombineBlockKF(acc, _cvtsh_ss(x[i].d), _cvtsh_ss(x[i].dmin), a[i].d, HSum(vacc),
+                         MinTermKVnni(mn, a[i].bsums));
   }
   return acc;
 }
@@ -241,24 +245,44 @@ SOV_VNNI float RowDotQ6KVnni(const void* wrow, const void* arow, int64_t nb) {
     }
     int32_t corr = 0;
     for (int g = 0; g < 16; ++g) corr += x[i].scales[g] * a[i].bsums[g];
-    acc = CombineBlockQ6K(acc, x[i].d, a[i].d, HSum(vacc) - 32 * corr);
+    acc = CombineBlockQ6KF(acc, _cvtsh_ss(x[i].d), a[i].d, HSum(vacc) - 32 * corr);
   }
   return acc;
+}
+
+SOV_VNNI inline __m256i DotQ8_0Block(const BlockQ8_0& x, const BlockQ8_0& a) {
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+  const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+  // s8 x s8 as |q| (u8; -128 -> 128 is still exact) times a carrying q's sign.
+  // Activations never hold -128 (|round(x / d)| <= 127), so negating is exact.
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(av, q));
 }
 
 SOV_VNNI float RowDotQ8_0Vnni(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ8_0*>(wrow);
   const auto* a = static_cast<const BlockQ8_0*>(arow);
   float acc = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
-    // s8 x s8 as |q| (u8; -128 -> 128 is still exact) times a carrying q's sign.
-    // Activations never hold -128 (|round(x / d)| <= 127), so negating is exact.
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q),
-                                          _mm256_sign_epi8(av, q));
-    acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, HSum(p));
+  int64_t i = 0;
+  // Eight blocks at a time: their lane sums reduced together by a hadd tree
+  // (integers, exact), then combined one block after the other as always.
+  for (; i + 8 <= nb; i += 8) {
+    __m256i p[8];
+    for (int k = 0; k < 8; ++k) p[k] = DotQ8_0Block(x[i + k], a[i + k]);
+    const __m256i t0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
+                                          _mm256_permute2x128_si256(t0, t1, 0x31));
+    // CombineBlockQ8_0 lane-wise: d = f16(x.d) * f16(a.d), pos = d * float(sumi)
+    // (one rounding each, no add in the vector part), then the sequential adds.
+    alignas(16) uint16_t xd[8], ad[8];
+    for (int k = 0; k < 8; ++k) xd[k] = x[i + k].d, ad[k] = a[i + k].d;
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(xd))),
+                                   _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ad))));
+    alignas(32) float pos[8];
+    _mm256_store_ps(pos, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sums)));
+    for (int k = 0; k < 8; ++k) acc = acc + pos[k];
   }
+  for (; i < nb; ++i) acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, HSum(DotQ8_0Block(x[i], a[i])));
   return acc;
 }
 

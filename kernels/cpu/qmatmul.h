@@ -59,12 +59,12 @@ inline float Materialize(float v) {
   return v;
 }
 
-// The fixed float step for one K-quant block (Q4_K/Q5_K; Q6_K passes summ = 0
-// and dmin_bits = 0, which adds an exact "- 0").
-inline float CombineBlockK(float acc, uint16_t d_bits, uint16_t dmin_bits, float a_d, int32_t sumi,
-                           int32_t summ) {
-  const float d = Fp16ToFp32(d_bits) * a_d;
-  const float m = Fp16ToFp32(dmin_bits) * a_d;
+// The fixed float step for one K-quant block (Q4_K/Q5_K), with the fp16
+// scales already widened (exact; kernels may use F16C for it).
+inline float CombineBlockKF(float acc, float xd, float xdmin, float a_d, int32_t sumi,
+                            int32_t summ) {
+  const float d = xd * a_d;
+  const float m = xdmin * a_d;
   const float pos = Materialize(d * static_cast<float>(sumi));
   const float neg = Materialize(m * static_cast<float>(summ));
   acc = acc + pos;
@@ -72,10 +72,19 @@ inline float CombineBlockK(float acc, uint16_t d_bits, uint16_t dmin_bits, float
   return acc;
 }
 
-inline float CombineBlockQ6K(float acc, uint16_t d_bits, float a_d, int32_t sumi) {
-  const float d = Fp16ToFp32(d_bits) * a_d;
+inline float CombineBlockK(float acc, uint16_t d_bits, uint16_t dmin_bits, float a_d, int32_t sumi,
+                           int32_t summ) {
+  return CombineBlockKF(acc, Fp16ToFp32(d_bits), Fp16ToFp32(dmin_bits), a_d, sumi, summ);
+}
+
+inline float CombineBlockQ6KF(float acc, float xd, float a_d, int32_t sumi) {
+  const float d = xd * a_d;
   const float pos = Materialize(d * static_cast<float>(sumi));
   return acc + pos;
+}
+
+inline float CombineBlockQ6K(float acc, uint16_t d_bits, float a_d, int32_t sumi) {
+  return CombineBlockQ6KF(acc, Fp16ToFp32(d_bits), a_d, sumi);
 }
 
 inline float CombineBlockQ8_0(float acc, uint16_t d_bits, uint16_t a_d_bits, int32_t sumi) {
