@@ -28,7 +28,8 @@ std::vector<uint8_t> BenchWeights(DType t, int64_t N, int64_t K) {
   std::vector<uint8_t> base(rb * kDistinct);
   if (!QuantizeRows(t, vals.data(), kDistinct, K, nullptr, base.data()).ok()) return {};
   std::vector<uint8_t> out(rb * static_cast<size_t>(N));
-  for (int64_t r = 0; r < N; ++r) std::memcpy(out.data() + rb * r, base.data() + rb * (r % kDistinct), rb);
+  for (int64_t r = 0; r < N; ++r)
+    std::memcpy(out.data() + rb * r, base.data() + rb * (r % kDistinct), rb);
   return out;
 }
 
@@ -53,13 +54,14 @@ void BM_QMatMul(benchmark::State& state) {
   }
   SetQuantMatMulMode(QuantMatMulMode::kInteger);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * N * K * T, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * N * K * T, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.SetLabel(std::string(Name(dt)) + (state.range(4) ? " f32" : " int"));
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
-  const int64_t shapes[][2] = {{2048, 1536}, {6144, 1536}, {1536, 6144}, {12288, 1536}, {262144, 1536}};
+  const int64_t shapes[][2] = {
+      {2048, 1536}, {6144, 1536}, {1536, 6144}, {12288, 1536}, {262144, 1536}};
   const DType types[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_0};
   for (DType t : types) {
     for (const auto& s : shapes) b->Args({s[0], s[1], 1, static_cast<int>(t), 0});
@@ -69,7 +71,10 @@ void Shapes(benchmark::internal::Benchmark* b) {
     for (int64_t T : {64, 512}) b->Args({6144, 1536, T, static_cast<int>(t), 0});
   }
 }
-BENCHMARK(BM_QMatMul)->Apply(Shapes)->ArgNames({"N", "K", "T", "dtype", "f32"})->UseRealTime()
+BENCHMARK(BM_QMatMul)
+    ->Apply(Shapes)
+    ->ArgNames({"N", "K", "T", "dtype", "f32"})
+    ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 // Streaming-read probe: sum of 64-bit words over a buffer far larger than the

@@ -3,6 +3,8 @@
 // counts, several row counts, random blocks with extreme scales; plus thread
 // and batch invariance, and an accuracy bound against the f32 path derived
 // from the activation rounding.
+#include "kernels/cpu/qmatmul.h"
+
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 
 #include "gtest/gtest.h"
 #include "kernels/api.h"
-#include "kernels/cpu/qmatmul.h"
 #include "kernels/reference/reference.h"
 #include "kernels/test_util.h"
 #include "kernels/weight_row.h"
@@ -52,7 +53,8 @@ QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
   m.bytes.resize(rb * rows);
   std::mt19937_64 rng(seed);
   for (uint8_t& b : m.bytes) b = static_cast<uint8_t>(rng());
-  const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x1400, 0x2E66, 0x3C00, 0x7BFF, 0xFBFF, 0x0000};
+  const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x1400, 0x2E66,
+                              0x3C00, 0x7BFF, 0xFBFF, 0x0000};
   auto pick = [&] { return kScales[rng() % (sizeof(kScales) / sizeof(kScales[0]))]; };
   const size_t bb = RowBytes(t, BlockSize(t));
   for (size_t off = 0; off < m.bytes.size(); off += bb) {
@@ -175,7 +177,8 @@ TEST_P(QMatMulTest, CloseToDequantizedF32) {
         double exact = 0, quant_err = 0, mag = 0;
         for (int64_t b = 0; b < nb; ++b) {
           double amax = 0;
-          for (int64_t k = b * bs; k < (b + 1) * bs; ++k) amax = std::max(amax, std::fabs(double{xr[k]}));
+          for (int64_t k = b * bs; k < (b + 1) * bs; ++k)
+            amax = std::max(amax, std::fabs(double{xr[k]}));
           const double dq = 0.6 * amax / 127;
           for (int64_t k = b * bs; k < (b + 1) * bs; ++k) {
             exact += double{xr[k]} * w[k];

@@ -61,7 +61,8 @@ float RowDotQ6K(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ6_K*>(wrow);
   const auto* a = static_cast<const BlockQ8_K*>(arow);
   float acc = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) acc = CombineBlockQ6K(acc, x[i].d, a[i].d, IntPartQ6K(x[i], a[i]));
+  for (int64_t i = 0; i < nb; ++i)
+    acc = CombineBlockQ6K(acc, x[i].d, a[i].d, IntPartQ6K(x[i], a[i]));
   return acc;
 }
 
@@ -69,7 +70,8 @@ float RowDotQ8_0(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ8_0*>(wrow);
   const auto* a = static_cast<const BlockQ8_0*>(arow);
   float acc = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, IntPartQ8_0(x[i], a[i]));
+  for (int64_t i = 0; i < nb; ++i)
+    acc = CombineBlockQ8_0(acc, x[i].d, a[i].d, IntPartQ8_0(x[i], a[i]));
   return acc;
 }
 
@@ -227,8 +229,8 @@ SOV_VNNI float RowDotQ6KVnni(const void* wrow, const void* arow, int64_t nb) {
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
       // Unsigned 6-bit u = low | high << 4 (0..63); the -32 is applied below via bsums.
       __m256i u[4];
-      u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+      u[0] =
+          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
       u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
       u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
@@ -239,7 +241,8 @@ SOV_VNNI float RowDotQ6KVnni(const void* wrow, const void* arow, int64_t nb) {
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 32 * k));
         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u[k], av);
         // Lanes 0..3 cover group 2k of this half, lanes 4..7 group 2k + 1.
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k]));
+        const __m256i s =
+            _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k]));
         vacc = _mm256_add_epi32(vacc, _mm256_mullo_epi32(p, s));
       }
     }
@@ -268,16 +271,19 @@ SOV_VNNI float RowDotQ8_0Vnni(const void* wrow, const void* arow, int64_t nb) {
   for (; i + 8 <= nb; i += 8) {
     __m256i p[8];
     for (int k = 0; k < 8; ++k) p[k] = DotQ8_0Block(x[i + k], a[i + k]);
-    const __m256i t0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    const __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    const __m256i t0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i t1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
     const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
                                           _mm256_permute2x128_si256(t0, t1, 0x31));
     // CombineBlockQ8_0 lane-wise: d = f16(x.d) * f16(a.d), pos = d * float(sumi)
     // (one rounding each, no add in the vector part), then the sequential adds.
     alignas(16) uint16_t xd[8], ad[8];
     for (int k = 0; k < 8; ++k) xd[k] = x[i + k].d, ad[k] = a[i + k].d;
-    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(xd))),
-                                   _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ad))));
+    const __m256 d =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(xd))),
+                      _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ad))));
     alignas(32) float pos[8];
     _mm256_store_ps(pos, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sums)));
     for (int k = 0; k < 8; ++k) acc = acc + pos[k];
