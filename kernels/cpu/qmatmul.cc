@@ -176,6 +176,48 @@ SOV_VNNI float RowDotQ4KVnni(const void* wrow, const void* arow, int64_t nb) {
   return acc;
 }
 
+// Four tokens against one Q4_K row: each block's nibbles and scales are
+// unpacked once for the four activation rows (prefill). Per token the
+// integers and the float order are those of RowDotQ4KVnni, so out[t] equals
+// a single-token call bitwise.
+SOV_VNNI void RowDotQ4KVnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb,
+                             float* out) {
+  const auto* x = static_cast<const BlockQ4_K*>(wrow);
+  const BlockQ8_K* a[4];
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(act + arow * t);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const ScaleCtrl ctrl = MakeScaleCtrl();
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    UnpackScalesK(x[i].scales, sc, mn);
+    const __m256i sc16 = Scales16(sc);
+    __m256i vacc[4];
+    for (int t = 0; t < 4; ++t) vacc[t] = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * g));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i s = _mm256_shuffle_epi8(sc16, ctrl.c[g]);
+      for (int t = 0; t < 4; ++t) {
+        const int8_t* aq = a[t][i].qs + 64 * g;
+        const __m256i p0 = _mm256_dpbusd_epi32(
+            _mm256_setzero_si256(), lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq)));
+        const __m256i p1 =
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 32)));
+        vacc[t] = _mm256_add_epi32(vacc[t], _mm256_madd_epi16(_mm256_packs_epi32(p0, p1), s));
+      }
+    }
+    const float xd = _cvtsh_ss(x[i].d), xdmin = _cvtsh_ss(x[i].dmin);
+    for (int t = 0; t < 4; ++t) {
+      acc[t] = CombineBlockKF(acc[t], xd, xdmin, a[t][i].d, HSum(vacc[t]),
+                              MinTermKVnni(mn, a[t][i].bsums));
+    }
+  }
+  for (int t = 0; t < 4; ++t) out[t] = acc[t];
+}
+
 SOV_VNNI float RowDotQ5KVnni(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ5_K*>(wrow);
   const auto* a = static_cast<const BlockQ8_K*>(arow);
@@ -295,18 +337,21 @@ SOV_VNNI float RowDotQ8_0Vnni(const void* wrow, const void* arow, int64_t nb) {
 #undef SOV_VNNI
 
 using RowDot = float (*)(const void*, const void*, int64_t);
+// Four consecutive activation rows (arow bytes apart) against one weight row.
+using RowDot4 = void (*)(const void*, const uint8_t*, size_t, int64_t, float*);
 
 struct TypeInfo {
   DType act;   // activation format
   int64_t bs;  // elements per weight block
   RowDot portable;
   RowDot vnni;
+  RowDot4 vnni4 = nullptr;  // optional
 };
 
 TypeInfo QTypeInfo(DType t) {
   switch (t) {
     case DType::kQ4_K:
-      return {DType::kQ8_K, kQK_K, RowDotQ4K, RowDotQ4KVnni};
+      return {DType::kQ8_K, kQK_K, RowDotQ4K, RowDotQ4KVnni, RowDotQ4KVnni4};
     case DType::kQ5_K:
       return {DType::kQ8_K, kQK_K, RowDotQ5K, RowDotQ5KVnni};
     case DType::kQ6_K:
@@ -335,7 +380,9 @@ void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float*
   SOV_CHECK(K % info.bs == 0) << "QMatMul: " << K << " columns of " << Name(w.dtype)
                               << " are not a multiple of the block size " << info.bs;
   const int64_t nb = K / info.bs;
-  const RowDot dot = QMatMulVnniActive() ? info.vnni : info.portable;
+  const bool vnni = QMatMulVnniActive();
+  const RowDot dot = vnni ? info.vnni : info.portable;
+  const RowDot4 dot4 = vnni ? info.vnni4 : nullptr;
 
   // Activations: quantized once per call, reused by every weight row.
   const size_t arow = RowBytes(info.act, K);
@@ -359,7 +406,15 @@ void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float*
         const int64_t t1 = std::min(T, t0 + kTokTile);
         for (int64_t n = nr; n < nr1; ++n) {
           const uint8_t* wr = w.row(n);
-          for (int64_t t = t0; t < t1; ++t) y[t * ldy + n] = dot(wr, act.data() + arow * t, nb);
+          int64_t t = t0;
+          if (dot4 != nullptr) {
+            for (; t + 4 <= t1; t += 4) {
+              float out[4];
+              dot4(wr, act.data() + arow * t, arow, nb, out);
+              for (int k = 0; k < 4; ++k) y[(t + k) * ldy + n] = out[k];
+            }
+          }
+          for (; t < t1; ++t) y[t * ldy + n] = dot(wr, act.data() + arow * t, nb);
         }
       }
     }
