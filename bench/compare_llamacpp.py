@@ -205,7 +205,7 @@ def compare(sov: str, model: str, a, out_dir: str, command: str) -> str:
         "indicative only.",
         "",
     ]
-    path = os.path.join(out_dir, f"bench_{name}.md")
+    path = os.path.join(out_dir, f"bench_{name}{a.tag}.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
@@ -221,6 +221,7 @@ def main() -> int:
     ap.add_argument("-r", type=int, default=5)
     ap.add_argument("-t", "--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "papers"))
+    ap.add_argument("--tag", default="", help="appended to the output file name, e.g. _t1")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench-compare"))
     a = ap.parse_args()
     if a.r < 2:
