@@ -1,6 +1,8 @@
 // sov bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 5] [-t N] [-o md|csv|json]
 //           [-oe md|csv|json] [--profile] [--seed S] [--probe-mib M]
 // llama-bench compatible throughput tests; see runtime/bench.h.
+// (This file is not cmd_bench.cc: the build turns every *_bench.cc into a
+// Google Benchmark executable.)
 #include <cstdio>
 #include <memory>
 #include <string>
