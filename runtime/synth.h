@@ -10,7 +10,10 @@
 // layers: Linear rows ~ N(0, 1/in_features), embeddings ~ N(0, 1/H) (the
 // model multiplies them by sqrt(H)), PLE tables ~ N(0, 1/P), norm weights,
 // router scales and layer_scalar ~ 1 + small noise (Gemma 4 norms multiply by
-// w directly, spec gemma4.md §2.2).
+// w directly, spec gemma4.md §2.2), except q_norm and k_norm: d^(-1/4) times
+// (1 + small noise), d the head dim, because Gemma 4 does not scale scores by
+// 1/sqrt(d) (§2.5.4) and these weights carry that temperature (scores with
+// std ~ 1 instead of ~ sqrt(d)).
 #ifndef SOV_RUNTIME_SYNTH_H_
 #define SOV_RUNTIME_SYNTH_H_
 

@@ -91,19 +91,24 @@ TEST(Synth, F32ValuesAreTheGeneratorsAndScalesAsDocumented) {
     ASSERT_EQ(t.type, static_cast<int32_t>(want_type)) << t.name;
     const float* v = reinterpret_cast<const float*>(t.data);
     const std::string name(t.name);
-    if (name == "blk.1.attn_q.weight" || name == "token_embd.weight" || name == "blk.0.attn_norm.weight") {
+    if (name == "blk.1.attn_q.weight" || name == "token_embd.weight" || name == "blk.0.attn_norm.weight" ||
+        name == "blk.0.attn_q_norm.weight" || name == "blk.1.attn_k_norm.weight") {
       const bool vec = t.n_dims == 1;
       const double scale = name == "token_embd.weight" ? 1.0 / std::sqrt(double(c.hidden_size))
                                                        : 1.0 / std::sqrt(double(t.ne[0]));
+      // q_norm / k_norm: d^(-1/4) so that q.k (no 1/sqrt(d) in Gemma 4) has std ~ 1.
+      const bool qk_norm = name.find("_q_norm") != std::string::npos || name.find("_k_norm") != std::string::npos;
+      const float base = qk_norm ? static_cast<float>(std::pow(double(t.ne[0]), -0.25)) : 1.0f;
+      if (qk_norm) EXPECT_EQ(t.ne[0], c.layers[name[4] - '0'].head_dim) << name;
       for (int64_t i = 0; i < t.elements(); i += 37) {
         const float z = SynthNormal(11, name, static_cast<uint64_t>(i));
-        const float want = vec ? 1.0f + 0.05f * z : static_cast<float>(scale) * z;
+        const float want = vec ? base * (1.0f + 0.05f * z) : static_cast<float>(scale) * z;
         ASSERT_EQ(v[i], want) << name << "[" << i << "]";
       }
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 3);
+  EXPECT_EQ(checked, 5);
   std::remove(p.c_str());
 }
 
