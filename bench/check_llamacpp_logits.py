@@ -75,7 +75,7 @@ def main():
             corrs.append(c), maxd.append(d)
             agree += same
             print(f" {p:3d}  {d:7.4f}  {r.std():7.4f}  {c:.6f}  {int(np.argmax(g))},{int(np.argmax(r))}"
-                  f"{'' if same else '  DIFF'}")
+                  f"{'' if same else f'  DIFF (llama.cpp gap {r.max() - r[int(np.argmax(g))]:.4f})'}")
         print(f" summary {mode}: max|d| {max(maxd):.4f}, corr min {min(corrs):.6f} mean "
               f"{np.mean(corrs):.6f}, argmax agree {agree}/{len(tokens)}")
 
