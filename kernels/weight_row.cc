@@ -7,24 +7,6 @@
 
 namespace sov::kernels {
 
-uint16_t F32ToF16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, sizeof(x));
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  const uint32_t ax = x & 0x7FFFFFFFu;
-  if (ax > 0x7F800000u) return sign | 0x7E00u;  // NaN
-  if (ax >= 0x477FF000u) return sign | 0x7C00u;  // rounds to >= 65520: inf
-  if (ax < 0x38800000u) {  // below the smallest normal f16 (2^-14): subnormal
-    // Scale so the f16 subnormal unit (2^-24) becomes 1 and round to even.
-    const float scaled = std::fabs(f) * 16777216.0f;  // exact (power of two)
-    const float r = std::nearbyint(scaled);           // default mode: ties to even
-    return sign | static_cast<uint16_t>(r);
-  }
-  const uint32_t rounding = 0xFFFu + ((ax >> 13) & 1u);
-  const uint32_t r = (ax + rounding) >> 13;           // rebias below
-  return sign | static_cast<uint16_t>(r - (112u << 10));
-}
-
 bool CanDecodeRows(DType t) {
   switch (t) {
     case DType::kF32:
