@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "models/tensor_table_util.h"
 #include "runtime/check.h"
 
 namespace sov::gemma3 {
@@ -37,15 +38,9 @@ const std::vector<TensorInfo>& Table() {
 }  // namespace
 
 const std::vector<TensorInfo>& TensorTable() {
-  static const bool checked = [] {
-    const auto& t = Table();
-    SOV_CHECK(t.size() == static_cast<size_t>(TensorId::kSentinel)) << "tensor table incomplete";
-    for (size_t i = 0; i < t.size(); ++i)
-      SOV_CHECK(static_cast<size_t>(t[i].id) == i) << "tensor table out of order at " << i;
-    return true;
-  }();
-  (void)checked;
-  return Table();
+  static const std::vector<TensorInfo>& t =
+      models::CheckDenseTable(Table(), static_cast<size_t>(TensorId::kSentinel));
+  return t;
 }
 
 const TensorInfo& Info(TensorId id) {
@@ -56,8 +51,7 @@ const TensorInfo& Info(TensorId id) {
 std::string GgufName(TensorId id, int64_t layer) {
   const TensorInfo& i = Info(id);
   if (!i.per_layer) return std::string(i.gguf);
-  return absl::StrReplaceAll(absl::string_view(i.gguf.data(), i.gguf.size()),
-                             {{"{L}", absl::StrCat(layer)}});
+  return models::SubstituteLayer(i.gguf, layer);
 }
 
 std::vector<int64_t> Shape(const ModelConfig& c, TensorId id) {

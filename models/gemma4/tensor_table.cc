@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "models/tensor_table_util.h"
 #include "runtime/check.h"
 
 namespace sov::gemma4 {
@@ -51,23 +52,12 @@ const std::vector<TensorInfo>& Table() {
 }
 // clang-format on
 
-std::string Subst(std::string_view pattern, int64_t layer) {
-  return absl::StrReplaceAll(absl::string_view(pattern.data(), pattern.size()),
-                             {{"{L}", absl::StrCat(layer)}});
-}
-
 }  // namespace
 
 const std::vector<TensorInfo>& TensorTable() {
-  static const bool checked = [] {
-    const auto& t = Table();
-    SOV_CHECK(t.size() == static_cast<size_t>(TensorId::kSentinel)) << "tensor table incomplete";
-    for (size_t i = 0; i < t.size(); ++i)
-      SOV_CHECK(static_cast<size_t>(t[i].id) == i) << "tensor table out of order at " << i;
-    return true;
-  }();
-  (void)checked;
-  return Table();
+  static const std::vector<TensorInfo>& t =
+      models::CheckDenseTable(Table(), static_cast<size_t>(TensorId::kSentinel));
+  return t;
 }
 
 const TensorInfo& Info(TensorId id) {
@@ -80,8 +70,8 @@ std::string OurName(TensorId id, int64_t layer) {
   if (!i.per_layer) return std::string(i.name);
   return absl::StrCat("blk.", layer, ".", std::string(i.name));
 }
-std::string HfName(TensorId id, int64_t layer) { return Subst(Info(id).hf, layer); }
-std::string GgufName(TensorId id, int64_t layer) { return Subst(Info(id).gguf, layer); }
+std::string HfName(TensorId id, int64_t layer) { return models::SubstituteLayer(Info(id).hf, layer); }
+std::string GgufName(TensorId id, int64_t layer) { return models::SubstituteLayer(Info(id).gguf, layer); }
 
 std::vector<int64_t> Shape(const ModelConfig& c, TensorId id, int64_t layer) {
   const int64_t H = c.hidden_size;
