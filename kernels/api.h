@@ -81,6 +81,16 @@ void AddRMSNorm(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float*
 void GeluTanhMul(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
                  int64_t n, float* out, int64_t ldo);
 
+// llama.cpp's CPU GELU (ggml "GGML_GELU_FP16"): the gate is rounded to fp16
+// and looked up in a 65536-entry table of fp16(gelu_tanh_f32(h)), except
+// gate <= -10 -> 0 and gate >= 10 -> gate; then times `up` in f32:
+//   out = (g <= -10) ? 0 : (g >= 10) ? g * u : f32(table[f16(g)]) * u.
+// Used by the "ggml" numerics (runtime/numerics.h) to reproduce llama.cpp.
+void GeluTanhMulF16Table(const float* gate, int64_t ldg, const float* up, int64_t ldu,
+                         int64_t n_rows, int64_t n, float* out, int64_t ldo);
+// The table entry for the fp16 bits `h` (exposed for tests).
+uint16_t GeluF16TableEntry(uint16_t h);
+
 // x[i] = cap * tanh(x[i] / cap), in place.
 void Softcap(float* x, int64_t n, float cap);
 
@@ -131,6 +141,9 @@ struct AttentionParams {
   // for ring buffers, >= pos0 + T otherwise); checked, aborts if violated.
   const float* k_cache = nullptr;
   const float* v_cache = nullptr;
+  // AttentionF16 only: the same caches stored as IEEE fp16 bits.
+  const uint16_t* k_cache_f16 = nullptr;
+  const uint16_t* v_cache_f16 = nullptr;
   int64_t cache_rows = 0;
   int64_t ld_kv = 0;
 };
@@ -149,6 +162,24 @@ void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out
 void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, int64_t T,
               int64_t pos0, float* k_cache, float* v_cache, int64_t cache_rows, int64_t ld_kv,
               int64_t row_width);
+
+// Attention over an fp16 KV cache (p.k_cache_f16 / p.v_cache_f16) with the
+// rounding points of llama.cpp's CPU attention without flash attention, so
+// GGUF models can reproduce llama.cpp (runtime/numerics.h):
+//   q16 = f16(scale * q)               (llama.cpp scales Q in f32, then its
+//                                        f16 K.Q product rounds Q to fp16)
+//   s_j = sum_i f32(q16_i) f32(k16_j,i) (f32 accumulation)
+//   e_j = exp(s_j - max_j s);  S = sum_j e_j (double);  p_j = e_j * f32(1/S)
+//   out_i = sum_j f32(f16(p_j)) f32(v16_j,i)  (probabilities rounded to fp16)
+// Per (query, head) the key order is fixed and the work split depends only on
+// positions, so results are thread-count independent and a decode step equals
+// the matching prefill row. Same geometry rules as Attention.
+void AttentionF16(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
+
+// KvAppend into an fp16 cache: values rounded to nearest-even fp16.
+void KvAppendF16(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, int64_t T,
+                 int64_t pos0, uint16_t* k_cache, uint16_t* v_cache, int64_t cache_rows,
+                 int64_t ld_kv, int64_t row_width);
 
 // ---- Mixture of experts ------------------------------------------------------------
 
@@ -173,6 +204,7 @@ struct ExpertBank {
   int64_t n_experts = 0;
   int64_t hidden = 0;        // H
   int64_t intermediate = 0;  // I
+  bool gelu_f16_table = false;  // GeluTanhMulF16Table instead of GeluTanhMul
 };
 int64_t MoeExpertsScratchFloats(const ExpertBank& bank, int64_t T, int64_t k);
 void MoeExperts(const ExpertBank& bank, const float* x, int64_t T, int64_t ldx,

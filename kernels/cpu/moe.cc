@@ -154,7 +154,8 @@ void MoeExperts(const ExpertBank& bank, const float* x, int64_t T, int64_t ldx,
       std::memcpy(xg + s * H, x + (order[s] / k) * ldx, static_cast<size_t>(H) * 4);
     }
     MatMul(xg + s0 * H, n, H, g, gu + s0 * 2 * I, 2 * I);
-    GeluTanhMul(gu + s0 * 2 * I, 2 * I, gu + s0 * 2 * I + I, 2 * I, n, I, act + s0 * I, I);
+    (bank.gelu_f16_table ? GeluTanhMulF16Table : GeluTanhMul)(
+        gu + s0 * 2 * I, 2 * I, gu + s0 * 2 * I + I, 2 * I, n, I, act + s0 * I, I);
     MatMul(act + s0 * I, n, I, d, ye + s0 * H, H);
   }
   ParallelFor(T, 4, [&](int64_t t0, int64_t t1) {

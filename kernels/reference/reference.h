@@ -42,6 +42,10 @@ void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, 
               int64_t pos0, float* k_cache, float* v_cache, int64_t cache_rows, int64_t ld_kv,
               int64_t row_width);
 
+// Same rounding points as kernels::AttentionF16 (q16, p16), dots and sums in
+// double; the fast kernel differs only by its f32 accumulation.
+void AttentionF16(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
+
 void MoeRoute(const float* logits, int64_t T, int64_t E, int64_t k, const float* per_expert_scale,
               int32_t* idx, float* w);
 int64_t MoeExpertsScratchFloats(const ExpertBank& bank, int64_t T, int64_t k);
