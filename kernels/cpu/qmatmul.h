@@ -1,15 +1,23 @@
-// Integer-dot-product MatMul for Q4_K / Q5_K / Q6_K / Q8_0 weights (ggml's
-// vec_dot arithmetic, spec quantization.md §9).
+// Integer-dot-product MatMul for Q4_K / Q5_K / Q6_K / Q8_0 and the legacy
+// Q4_0 / Q4_1 / Q5_0 / Q5_1 weights (ggml's vec_dot arithmetic, spec
+// quantization.md §9).
 //
 // Numerics (the contract the reference in kernels/reference/qlinalg.cc repeats):
-//  1. Each activation row is quantized once per call with quant/'s reference
-//     quantizer: Q8_K (QuantizeRowQ8_K) for the K-quants, Q8_0 for Q8_0.
+//  1. Each activation row is quantized once per call to the weight type's
+//     ggml vec_dot_type, with the bytes of ggml's x86 CPU backend
+//     (QuantizeActRow below):
+//       Q4_K/Q5_K/Q6_K -> Q8_K: QuantizeRowQ8_K (x86 uses the reference);
+//       Q8_0/Q4_0/Q5_0 -> Q8_0: QuantizeActQ8_0 (quant/act_quant.h: multiplier
+//                               127/amax, ties to even; NOT the file quantizer);
+//       Q4_1/Q5_1      -> Q8_1: QuantizeActQ8_1 (same, plus s = d * sum(qs)).
 //  2. Per weight block i an exact integer part is formed (int32, cannot overflow:
 //     |sumi| <= 8 * 63 * 31 * 127 * 32 for Q5_K, well below 2^31):
 //       Q4_K/Q5_K: sumi = sum_j sc_j * sum_{e in sub j} q_e a_e,
 //                  summ = sum_j m_j * (bsums[2j] + bsums[2j+1])
 //       Q6_K:      sumi = sum_g scales[g] * sum_{e in g} (u_e - 32) a_e
 //       Q8_0:      sumi = sum_e qs_e a_e
+//       Q4_0/Q5_0: sumi = sum_e (u_e - 8 or 16) a_e;  Q4_1/Q5_1: sum_e u_e a_e
+//                  (kernels/cpu/qmatmul_legacy.h)
 //     How a kernel forms these integers (VNNI, maddubs-style, scalar) cannot
 //     change them.
 //  3. The float combination is FIXED and sequential over blocks, one rounding
@@ -19,12 +27,17 @@
 //       K-quants: acc = 0; for i: d = f16(x.d) * a.d; m = f16(x.dmin) * a.d;
 //                 acc = acc + d * float(sumi); acc = acc - m * float(summ)
 //                 (Q6_K has no min term)
-//       Q8_0:     acc = 0; for i: d = f16(x.d) * f16(a.d); acc = acc + d * float(sumi)
+//       Q8_0, Q4_0, Q5_0:
+//                 acc = 0; for i: d = f16(x.d) * f16(a.d); acc = acc + d * float(sumi)
+//       Q4_1, Q5_1:
+//                 acc = 0; for i: d = f16(x.d) * f16(a.d); acc = acc + d * float(sumi);
+//                 acc = acc + f16(x.m) * f16(a.s)
 //     CombineBlock* below is that code; kernels and reference both call it, so
 //     results are bitwise equal across kernels, thread counts and T.
 #ifndef SOV_KERNELS_CPU_QMATMUL_H_
 #define SOV_KERNELS_CPU_QMATMUL_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/api.h"
@@ -33,6 +46,12 @@
 #include "quant/float16.h"
 
 namespace sov::kernels::internal {
+
+// The activation format of a weight type (step 1 above), and one row of it:
+// k floats (a multiple of the format's block size) into ActRowBytes(f, k) bytes.
+enum class ActFormat { kQ8_K, kQ8_0, kQ8_1 };
+size_t ActRowBytes(ActFormat f, int64_t k);
+void QuantizeActRow(ActFormat f, const float* x, int64_t k, void* dst);
 
 // True for the weight types the integer path handles (and cols % 256 == 0 for
 // the K-quants, which a valid view guarantees).
@@ -91,6 +110,16 @@ inline float CombineBlockQ8_0(float acc, uint16_t d_bits, uint16_t a_d_bits, int
   const float d = Fp16ToFp32(d_bits) * Fp16ToFp32(a_d_bits);
   const float pos = Materialize(d * static_cast<float>(sumi));
   return acc + pos;
+}
+
+inline float CombineBlockQ8_1(float acc, uint16_t d_bits, uint16_t m_bits, uint16_t a_d_bits,
+                              uint16_t a_s_bits, int32_t sumi) {
+  const float d = Fp16ToFp32(d_bits) * Fp16ToFp32(a_d_bits);
+  const float pos = Materialize(d * static_cast<float>(sumi));
+  const float min = Materialize(Fp16ToFp32(m_bits) * Fp16ToFp32(a_s_bits));
+  acc = acc + pos;
+  acc = acc + min;
+  return acc;
 }
 
 // Scalar integer parts of one block (the definitions; also the portable
