@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "kernels/cpu/qmatmul_legacy.h"
 #include "kernels/parallel.h"
 #include "quant/quantize.h"
 #include "runtime/check.h"
@@ -299,7 +300,9 @@ SOV_VNNI inline __m256i DotQ8_0Block(const BlockQ8_0& x, const BlockQ8_0& a) {
   const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
   const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
   // s8 x s8 as |q| (u8; -128 -> 128 is still exact) times a carrying q's sign.
-  // Activations never hold -128 (|round(x / d)| <= 127), so negating is exact.
+  // Negating a is exact unless a holds -128, which the x86 activation quantizer
+  // writes only where 127 / amax overflowed (then fp16(a.d) = 0 and the block
+  // adds d * sumi = +-0 or NaN whatever sumi is) or for NaN inputs.
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(av, q));
 }
 
@@ -341,7 +344,7 @@ using RowDot = float (*)(const void*, const void*, int64_t);
 using RowDot4 = void (*)(const void*, const uint8_t*, size_t, int64_t, float*);
 
 struct TypeInfo {
-  DType act;   // activation format
+  ActFormat act;
   int64_t bs;  // elements per weight block
   RowDot portable;
   RowDot vnni;
@@ -351,13 +354,21 @@ struct TypeInfo {
 TypeInfo QTypeInfo(DType t) {
   switch (t) {
     case DType::kQ4_K:
-      return {DType::kQ8_K, kQK_K, RowDotQ4K, RowDotQ4KVnni, RowDotQ4KVnni4};
+      return {ActFormat::kQ8_K, kQK_K, RowDotQ4K, RowDotQ4KVnni, RowDotQ4KVnni4};
     case DType::kQ5_K:
-      return {DType::kQ8_K, kQK_K, RowDotQ5K, RowDotQ5KVnni};
+      return {ActFormat::kQ8_K, kQK_K, RowDotQ5K, RowDotQ5KVnni};
     case DType::kQ6_K:
-      return {DType::kQ8_K, kQK_K, RowDotQ6K, RowDotQ6KVnni};
+      return {ActFormat::kQ8_K, kQK_K, RowDotQ6K, RowDotQ6KVnni};
     case DType::kQ8_0:
-      return {DType::kQ8_0, kQK, RowDotQ8_0, RowDotQ8_0Vnni};
+      return {ActFormat::kQ8_0, kQK, RowDotQ8_0, RowDotQ8_0Vnni};
+    case DType::kQ4_0:
+      return {ActFormat::kQ8_0, kQK, RowDotQ4_0, RowDotQ4_0Vnni};
+    case DType::kQ5_0:
+      return {ActFormat::kQ8_0, kQK, RowDotQ5_0, RowDotQ5_0Vnni};
+    case DType::kQ4_1:
+      return {ActFormat::kQ8_1, kQK, RowDotQ4_1, RowDotQ4_1Vnni};
+    case DType::kQ5_1:
+      return {ActFormat::kQ8_1, kQK, RowDotQ5_1, RowDotQ5_1Vnni};
     default:
       SOV_CHECK(false) << "QMatMul: unsupported weight dtype " << Name(t);
       return {};
@@ -371,7 +382,8 @@ void SetQMatMulVnniEnabled(bool enabled) { g_vnni_enabled.store(enabled); }
 bool QMatMulVnniActive() { return CpuHasVnni() && g_vnni_enabled.load(); }
 
 bool QMatMulSupports(DType t) {
-  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kQ8_0;
+  return t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || t == DType::kQ8_0 ||
+         t == DType::kQ4_0 || t == DType::kQ5_0 || t == DType::kQ4_1 || t == DType::kQ5_1;
 }
 
 void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy) {
@@ -385,13 +397,11 @@ void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float*
   const RowDot4 dot4 = vnni ? info.vnni4 : nullptr;
 
   // Activations: quantized once per call, reused by every weight row.
-  const size_t arow = RowBytes(info.act, K);
+  const size_t arow = ActRowBytes(info.act, K);
   std::vector<uint8_t> act(arow * static_cast<size_t>(T));
   ParallelFor(T, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const absl::Status s =
-          QuantizeRows(info.act, x + t * ldx, 1, K, nullptr, act.data() + arow * t);
-      SOV_CHECK(s.ok()) << "QMatMul: activation quantization failed: " << s;
+      QuantizeActRow(info.act, x + t * ldx, K, act.data() + arow * t);
     }
   });
 
