@@ -54,10 +54,10 @@ TEST(ActQuant, TiesGoToEven) {
 TEST(ActQuant, ScaledTies) {
   float x[kQK] = {};
   x[0] = -254.0f;
-  x[1] = 1.0f;   // 0.5 -> 0
-  x[2] = 3.0f;   // 1.5 -> 2
-  x[3] = 5.0f;   // 2.5 -> 2
-  x[4] = -7.0f;  // -3.5 -> -4
+  x[1] = 1.0f;    // 0.5 -> 0
+  x[2] = 3.0f;    // 1.5 -> 2
+  x[3] = 5.0f;    // 2.5 -> 2
+  x[4] = -7.0f;   // -3.5 -> -4
   x[5] = 253.0f;  // 126.5 -> 126
   const Both b = Quantize(x);
   EXPECT_EQ(b.q0.d, 0x4000);  // 2.0

@@ -1,11 +1,13 @@
 // Scalar oracle of the integer-dot-product MatMul (kernels/cpu/qmatmul.h):
-// activation rows quantized with quant/'s reference quantizers, per-block
+// activation rows quantized with quant/'s quantizers (QuantizeRows for Q8_K,
+// ggml's x86 QuantizeActQ8_0 / QuantizeActQ8_1 for Q8_0 / Q8_1), per-block
 // integer sums decoded element by element from the spec layouts, and the
 // float combination in the documented order, one rounding per statement.
 #include <vector>
 
 #include "absl/status/status.h"
 #include "kernels/reference/reference.h"
+#include "quant/act_quant.h"
 #include "quant/blocks.h"
 #include "quant/float16.h"
 #include "quant/quantize.h"
@@ -95,24 +97,80 @@ float DotQ8_0(const BlockQ8_0* x, const BlockQ8_0* a, int64_t nb) {
   return acc;
 }
 
+// Unsigned 4- or 5-bit value of element e (0..31) of a Q4_0/Q4_1/Q5_0/Q5_1
+// block: elements 0..15 in the low nibbles, 16..31 in the high nibbles, the
+// 5th bit of element e at bit e of the little-endian 32-bit qh.
+int LegacyU(const uint8_t* qs, const uint8_t* qh, int e) {
+  int u = e < 16 ? (qs[e] & 0xF) : (qs[e - 16] >> 4);
+  if (qh != nullptr) u |= ((qh[e / 8] >> (e % 8)) & 1) << 4;
+  return u;
+}
+
+uint16_t Half(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+// Q4_0 / Q5_0 against Q8_0 activations, Q4_1 / Q5_1 against Q8_1. Block
+// layouts (bytes): Q4_0 d|qs[16]; Q4_1 d|m|qs[16]; Q5_0 d|qh[4]|qs[16];
+// Q5_1 d|m|qh[4]|qs[16].
+float DotLegacy(DType t, const uint8_t* wrow, const uint8_t* act, int64_t nb) {
+  const bool has_min = t == DType::kQ4_1 || t == DType::kQ5_1;
+  const bool five = t == DType::kQ5_0 || t == DType::kQ5_1;
+  const int offset = has_min ? 0 : (five ? 16 : 8);
+  const size_t wb = RowBytes(t, kQK), ab = has_min ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* x = wrow + wb * i;
+    const uint8_t* a = act + ab * i;
+    const uint8_t* after_scales = x + (has_min ? 4 : 2);
+    const uint8_t* qh = five ? after_scales : nullptr;
+    const uint8_t* qs = after_scales + (five ? 4 : 0);
+    const int8_t* aq = reinterpret_cast<const int8_t*>(a + (has_min ? 4 : 2));
+    int64_t sumi = 0;
+    for (int e = 0; e < kQK; ++e) sumi += (LegacyU(qs, qh, e) - offset) * aq[e];
+    const float d = Fp16ToFp32(Half(x)) * Fp16ToFp32(Half(a));
+    const float pos = Rounded(d * static_cast<float>(sumi));
+    acc = acc + pos;
+    if (has_min) {
+      const float mn = Rounded(Fp16ToFp32(Half(x + 2)) * Fp16ToFp32(Half(a + 2)));
+      acc = acc + mn;
+    }
+  }
+  return acc;
+}
+
 }  // namespace
 
 void QuantMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                  int64_t ldy) {
-  const bool q8_0 = w.dtype == DType::kQ8_0;
-  SOV_CHECK(q8_0 || w.dtype == DType::kQ4_K || w.dtype == DType::kQ5_K || w.dtype == DType::kQ6_K)
-      << "ref::QuantMatMul: unsupported weight dtype " << Name(w.dtype);
-  const DType at = q8_0 ? DType::kQ8_0 : DType::kQ8_K;
-  const int64_t K = w.cols, nb = K / BlockSize(at);
-  std::vector<uint8_t> act(RowBytes(at, K));
+  const DType wt = w.dtype;
+  const bool kquant = wt == DType::kQ4_K || wt == DType::kQ5_K || wt == DType::kQ6_K;
+  const bool q8_1 = wt == DType::kQ4_1 || wt == DType::kQ5_1;
+  const bool q8_0 = wt == DType::kQ8_0 || wt == DType::kQ4_0 || wt == DType::kQ5_0;
+  SOV_CHECK(kquant || q8_0 || q8_1) << "ref::QuantMatMul: unsupported weight dtype " << Name(wt);
+  const int64_t K = w.cols, nb = K / (kquant ? kQK_K : kQK);
+  std::vector<uint8_t> act(kquant ? RowBytes(DType::kQ8_K, K)
+                           : q8_1 ? nb * sizeof(BlockQ8_1)
+                                  : nb * sizeof(BlockQ8_0));
   for (int64_t t = 0; t < T; ++t) {
-    const absl::Status s = QuantizeRows(at, x + t * ldx, 1, K, nullptr, act.data());
-    SOV_CHECK(s.ok()) << s;
+    const float* xr = x + t * ldx;
+    if (kquant) {
+      const absl::Status s = QuantizeRows(DType::kQ8_K, xr, 1, K, nullptr, act.data());
+      SOV_CHECK(s.ok()) << s;
+    } else if (q8_1) {
+      QuantizeActQ8_1(xr, reinterpret_cast<BlockQ8_1*>(act.data()), K);
+    } else {
+      QuantizeActQ8_0(xr, reinterpret_cast<BlockQ8_0*>(act.data()), K);
+    }
     for (int64_t n = 0; n < w.rows; ++n) {
-      y[t * ldy + n] =
-          q8_0 ? DotQ8_0(reinterpret_cast<const BlockQ8_0*>(w.row(n)),
-                         reinterpret_cast<const BlockQ8_0*>(act.data()), nb)
-               : DotK(w.dtype, w.row(n), reinterpret_cast<const BlockQ8_K*>(act.data()), nb);
+      float v;
+      if (kquant) {
+        v = DotK(wt, w.row(n), reinterpret_cast<const BlockQ8_K*>(act.data()), nb);
+      } else if (wt == DType::kQ8_0) {
+        v = DotQ8_0(reinterpret_cast<const BlockQ8_0*>(w.row(n)),
+                    reinterpret_cast<const BlockQ8_0*>(act.data()), nb);
+      } else {
+        v = DotLegacy(wt, w.row(n), act.data(), nb);
+      }
+      y[t * ldy + n] = v;
     }
   }
 }
