@@ -70,6 +70,15 @@ void Shapes(benchmark::internal::Benchmark* b) {
   for (DType t : types) {
     for (int64_t T : {64, 512}) b->Args({6144, 1536, T, static_cast<int>(t), 0});
   }
+  // Gemma 3 270M's Q5_0 projections (llama.cpp's Q4_K_M falls back to Q5_0
+  // for rows of 640): gate/up [640 -> 2048] and the transposed shape, integer
+  // and dequantize-to-f32 modes in one run.
+  const int64_t gemma3[][2] = {{2048, 640}, {640, 2048}};
+  for (const auto& s : gemma3) {
+    for (int64_t T : {1, 128}) {
+      for (int f32 : {0, 1}) b->Args({s[0], s[1], T, static_cast<int>(DType::kQ5_0), f32});
+    }
+  }
 }
 BENCHMARK(BM_QMatMul)
     ->Apply(Shapes)
