@@ -70,6 +70,21 @@ void Shapes(benchmark::internal::Benchmark* b) {
   for (DType t : types) {
     for (int64_t T : {64, 512}) b->Args({6144, 1536, T, static_cast<int>(t), 0});
   }
+  // Prefill (pp512) on every E2B projection shape: q/o, the FFN up/gate/down
+  // at both FFN widths (E2B's double-wide layers use 12288).
+  const int64_t prefill[][2] = {{2048, 1536}, {1536, 2048},  {6144, 1536},
+                                {1536, 6144}, {12288, 1536}, {1536, 12288}};
+  for (DType t : types) {
+    for (const auto& s : prefill) {
+      if (s[0] == 6144 && s[1] == 1536) continue;  // already above
+      b->Args({s[0], s[1], 512, static_cast<int>(t), 0});
+    }
+  }
+  // Few tokens (short prompts, speculative chunks): where the panel GEMM's
+  // unpacking is least amortized.
+  for (DType t : types) {
+    for (int64_t T : {8, 16, 32}) b->Args({2048, 1536, T, static_cast<int>(t), 0});
+  }
   // Gemma 3 270M's Q5_0 projections (llama.cpp's Q4_K_M falls back to Q5_0
   // for rows of 640): gate/up [640 -> 2048] and the transposed shape, integer
   // and dequantize-to-f32 modes in one run.
