@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "kernels/cpu/qgemm.h"
 #include "kernels/cpu/qmatmul_legacy.h"
 #include "kernels/parallel.h"
 #include "quant/quantize.h"
@@ -404,6 +405,11 @@ void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float*
       QuantizeActRow(info.act, x + t * ldx, K, act.data() + arow * t);
     }
   });
+
+  // Many tokens: the panel GEMM (same integers, same float order).
+  if (vnni && T >= kQGemmMinTokens && QGemmSupports(w.dtype)) {
+    return QGemm(act.data(), arow, T, w, y, ldy);
+  }
 
   // Rows in chunks of 32 (each output is an independent fixed-order dot, so the
   // split cannot change results). Within a chunk, tokens go in blocks of 64 so
