@@ -165,6 +165,7 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
   eo.prefill_rows = std::clamp<int64_t>(std::max(max_p, max_d), 1, 256);
   eo.context = max_d + std::max(max_p, max_n);
   eo.threads = rep.threads;
+  eo.numerics = opt.numerics;
   SOV_ASSIGN_OR_RETURN(std::unique_ptr<Executor> ex, Executor::Create(g, weights, eo));
   rep.n_ubatch = eo.prefill_rows;
   if (rep.model.size_bytes == 0) {

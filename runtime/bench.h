@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/numerics.h"
+
 #include "absl/status/statusor.h"
 #include "graph/ir.h"
 #include "graph/plan.h"
@@ -49,6 +51,7 @@ struct BenchOptions {
   int threads = 0;  // 0: hardware concurrency
   bool profile = false;
   uint64_t seed = 1234;
+  Numerics numerics = Numerics::kReference;  // runtime/numerics.h
   BandwidthOptions probe;
 };
 

@@ -81,7 +81,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const graph::Graph& g
   const int64_t arena = std::max(ex->prefill_.arena_bytes, ex->decode_.arena_bytes);
   SOV_ASSIGN_OR_RETURN(ex->arena_, Arena::Create(static_cast<size_t>(arena)));
   SOV_ASSIGN_OR_RETURN(ex->kv_,
-                       KvCache::Create(ex->prefill_.caches, opts.prefill_rows, opts.context));
+                       KvCache::Create(ex->prefill_.caches, opts.prefill_rows, opts.context,
+                                       opts.numerics == Numerics::kGgml ? DType::kF16
+                                                                        : DType::kF32));
   ex->tbb_arena_ = std::make_unique<tbb::task_arena>(
       opts.threads > 0 ? opts.threads : static_cast<int>(tbb::task_arena::automatic));
   return ex;
@@ -118,6 +120,7 @@ void Executor::RunChunk(const graph::Plan& plan, std::span<const int32_t> tokens
   ctx.pos0 = pos_;
   ctx.kv = &kv_;
   ctx.plan = &plan;
+  ctx.numerics = opts_.numerics;
   StepProfile* prof = (profile_ != nullptr && profile_->plan == &plan) ? profile_ : nullptr;
   if (prof != nullptr) {
     prof->seconds.resize(plan.steps.size(), 0.0);

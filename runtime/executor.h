@@ -28,6 +28,7 @@
 #include "graph/weight_provider.h"
 #include "runtime/arena.h"
 #include "runtime/kv_cache.h"
+#include "runtime/numerics.h"
 
 namespace sov {
 
@@ -37,6 +38,8 @@ struct ExecutorOptions {
   int threads = 0;            // 0: oneTBB's default
   bool fuse = true;           // false: run the graph unfused (debugging, parity tests)
   bool reuse_memory = true;   // false: no arena sharing between values
+  // kGgml: fp16 KV cache, llama.cpp's attention and GELU rounding (runtime/numerics.h).
+  Numerics numerics = Numerics::kReference;
 };
 
 struct Logits {

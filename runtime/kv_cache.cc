@@ -1,22 +1,29 @@
 #include "runtime/kv_cache.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/str_util.h"
 
 namespace sov {
 
 absl::StatusOr<KvCache> KvCache::Create(const std::vector<graph::PlanCache>& caches, int64_t t_max,
-                                        int64_t context) {
+                                        int64_t context, DType dtype) {
   if (t_max < 1 || context < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("KV cache: t_max (", t_max, ") and context (", context, ") must be >= 1"));
   }
+  if (dtype != DType::kF32 && dtype != DType::kF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV cache: type ", Av(Name(dtype)), " is not supported (f32 or f16)"));
+  }
   KvCache kv;
   kv.context_ = context;
+  kv.dtype_ = dtype;
+  const size_t elem = dtype == DType::kF16 ? 2 : 4;
   for (const graph::PlanCache& c : caches) {
     Layer l;
     l.rows = graph::KvCacheRows(c, t_max, context);
     l.width = c.row_width();
-    const size_t bytes = static_cast<size_t>(l.rows * l.width) * sizeof(float);
+    const size_t bytes = static_cast<size_t>(l.rows * l.width) * elem;
     absl::StatusOr<AlignedBuffer> k = AlignedBuffer::Allocate(bytes);
     if (!k.ok()) {
       return absl::Status(k.status().code(),

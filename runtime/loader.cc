@@ -447,6 +447,7 @@ absl::StatusOr<std::unique_ptr<Gemma4Runner>> Gemma4Runner::Create(const Gemma4M
   r->ex_opt_.context = std::max(opt.context, t);
   r->ex_opt_.threads = opt.threads;
   r->ex_opt_.fuse = opt.fuse;
+  r->ex_opt_.numerics = opt.numerics;
   SOV_ASSIGN_OR_RETURN(r->ex_, Executor::Create(r->graph_, *m.weights, r->ex_opt_));
   return r;
 }

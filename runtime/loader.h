@@ -90,6 +90,7 @@ struct RunnerOptions {
   bool fuse = true;
   bool last_row_only = false;  // graph computes only the last row's logits
   bool debug_taps = false;     // gemma4::BuildOptions::debug_taps
+  Numerics numerics = Numerics::kReference;  // runtime/numerics.h
 };
 
 // Model -> graph -> compiled plans -> executor, for the CLI and tests.

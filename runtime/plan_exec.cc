@@ -51,6 +51,12 @@ void GroupNorm(const StepContext& c, const Operand& in, const Operand& out, int6
   }
 }
 
+using GeluFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*,
+                       int64_t);
+GeluFn Gelu(const StepContext& c) {
+  return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulF16Table : kernels::GeluTanhMul;
+}
+
 }  // namespace
 
 void RunStep(const Step& s, const StepContext& c) {
@@ -76,6 +82,12 @@ void RunStep(const Step& s, const StepContext& c) {
       return;
     case OpKind::kKvStore: {
       const int32_t i = s.cache;
+      if (c.kv->dtype() == DType::kF16) {
+        kernels::KvAppendF16(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, c.pos0,
+                             c.kv->k16(i), c.kv->v16(i), c.kv->rows(i), c.kv->row_width(i),
+                             c.kv->row_width(i));
+        return;
+      }
       kernels::KvAppend(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, c.pos0, c.kv->k(i),
                         c.kv->v(i), c.kv->rows(i), c.kv->row_width(i), c.kv->row_width(i));
       return;
@@ -90,15 +102,21 @@ void RunStep(const Step& s, const StepContext& c) {
       p.head_dim = pc.head_dim;
       p.window = pc.kind == graph::AttnKind::kSliding ? pc.window : 0;
       p.scale = s.scale;
-      p.k_cache = c.kv->k(s.cache);
-      p.v_cache = c.kv->v(s.cache);
       p.cache_rows = c.kv->rows(s.cache);
       p.ld_kv = c.kv->row_width(s.cache);
+      if (c.kv->dtype() == DType::kF16) {
+        p.k_cache_f16 = c.kv->k16(s.cache);
+        p.v_cache_f16 = c.kv->v16(s.cache);
+        kernels::AttentionF16(p, F(c, s.in[0]), s.in[0].ld, F(c, s.out[0]), s.out[0].ld);
+        return;
+      }
+      p.k_cache = c.kv->k(s.cache);
+      p.v_cache = c.kv->v(s.cache);
       kernels::Attention(p, F(c, s.in[0]), s.in[0].ld, F(c, s.out[0]), s.out[0].ld);
       return;
     }
     case OpKind::kGeluMul:
-      kernels::GeluTanhMul(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, s.out[0].cols,
+      Gelu(c)(F(c, s.in[0]), s.in[0].ld, F(c, s.in[1]), s.in[1].ld, R, s.out[0].cols,
                            F(c, s.out[0]), s.out[0].ld);
       return;
     case OpKind::kAdd: {
@@ -149,6 +167,7 @@ void RunStep(const Step& s, const StepContext& c) {
       bank.n_experts = s.n_experts;
       bank.hidden = s.in[0].cols;
       bank.intermediate = s.intermediate;
+      bank.gelu_f16_table = c.numerics == Numerics::kGgml;
       float* scratch = s.scratch.valid() ? F(c, s.scratch) : nullptr;
       kernels::MoeExperts(bank, F(c, s.in[0]), R, s.in[0].ld, OperandPtr<int32_t>(c, s.in[1]),
                           F(c, s.in[2]), s.top_k, F(c, s.out[0]), s.out[0].ld, scratch);
@@ -168,7 +187,7 @@ void RunStep(const Step& s, const StepContext& c) {
       float* up = gate + R * I;
       kernels::MatMul(F(c, s.in[0]), R, s.in[0].ld, s.mats[0].view, gate, I);
       kernels::MatMul(F(c, s.in[0]), R, s.in[0].ld, s.mats[1].view, up, I);
-      kernels::GeluTanhMul(gate, I, up, I, R, I, F(c, s.out[0]), s.out[0].ld);
+      Gelu(c)(gate, I, up, I, R, I, F(c, s.out[0]), s.out[0].ld);
       return;
     }
     case OpKind::kAddRMSNorm: {

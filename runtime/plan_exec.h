@@ -7,6 +7,7 @@
 
 #include "graph/plan.h"
 #include "runtime/kv_cache.h"
+#include "runtime/numerics.h"
 
 namespace sov {
 
@@ -16,6 +17,7 @@ struct StepContext {
   int64_t pos0 = 0;  // position of row 0
   KvCache* kv = nullptr;
   const graph::Plan* plan = nullptr;
+  Numerics numerics = Numerics::kReference;  // kGgml: kv is fp16 (runtime/numerics.h)
 };
 
 void RunStep(const graph::Step& s, const StepContext& ctx);

@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const TextModel& model,
   eo.context = s->context_;
   eo.threads = options.threads;
   eo.fuse = options.fuse;
+  eo.numerics = options.numerics.value_or(model.default_numerics);
   SOV_ASSIGN_OR_RETURN(s->ex_, Executor::Create(s->graph_, *model.weights, eo));
   return s;
 }

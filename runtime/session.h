@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "graph/ir.h"
 #include "runtime/executor.h"
+#include "runtime/numerics.h"
 #include "runtime/sampler.h"
 #include "runtime/text_model.h"
 
@@ -44,6 +46,8 @@ struct SessionOptions {
   int64_t context = 0;        // positions the cache holds; 0: min(model context, 4096)
   int64_t prefill_rows = 64;  // prefill chunk (longer prompts run in chunks)
   bool fuse = true;
+  // Unset: the model's default (GGUF: llama.cpp's arithmetic, runtime/numerics.h).
+  std::optional<Numerics> numerics;
 };
 
 struct GenerateOptions {

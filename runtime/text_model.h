@@ -23,6 +23,7 @@
 #include "graph/weight_provider.h"
 #include "runtime/chat_template.h"
 #include "runtime/gguf_reader.h"
+#include "runtime/numerics.h"
 #include "runtime/tokenizer.h"
 
 namespace sov {
@@ -34,6 +35,8 @@ struct TextModel {
   int64_t vocab_size = 0;
   int64_t context_length = 0;  // longest sequence the model was trained for
   ChatFormat chat_format = ChatFormat::kGemma3;
+  // GGUF files run with llama.cpp's arithmetic unless asked otherwise.
+  Numerics default_numerics = Numerics::kGgml;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<graph::WeightProvider> weights;
   // Builds the forward graph (every row's logits, or only the last row's).

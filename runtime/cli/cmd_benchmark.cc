@@ -117,7 +117,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
                                             {"oe", "output-err"}}));
   SOV_RETURN_IF_ERROR(
       a.CheckKnown({"model", "n-prompt", "n-gen", "n-depth", "repetitions", "threads", "output",
-                    "output-err", "profile", "seed", "probe-mib"}));
+                    "output-err", "profile", "seed", "probe-mib", "numerics"}));
   if (!a.positional().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument \"", a.positional()[0], "\""));
@@ -146,6 +146,11 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
   opt.threads = static_cast<int>(threads);
   opt.seed = static_cast<uint64_t>(seed);
   opt.profile = a.Has("profile");
+  // GGUF files default to llama.cpp's arithmetic (fp16 KV cache), as in `sov run`.
+  opt.numerics = LooksLikeGguf(model) ? Numerics::kGgml : Numerics::kReference;
+  if (std::optional<std::string> n = a.Get("numerics")) {
+    SOV_ASSIGN_OR_RETURN(opt.numerics, ParseNumerics(*n));
+  }
   opt.probe.bytes = static_cast<size_t>(probe_mib) << 20;
   const std::string out = a.GetOr("output", "md");
   const std::string err = a.GetOr("output-err", "none");
@@ -201,7 +206,9 @@ SOV_COMMAND(Command{
     "  --seed. A streaming-read probe of --probe-mib MiB runs first (dram_gbps);\n"
     "  tg records add gbps (weight bytes per token x t/s) and roofline_frac.\n"
     "  -o prints to stdout, -oe a second copy of the same run to stderr.\n"
-    "  --profile: per-op decode table (time, bytes, FLOPs, % of roofline).",
+    "  --profile: per-op decode table (time, bytes, FLOPs, % of roofline).\n"
+    "  --numerics reference|llama.cpp: KV cache and attention/GELU rounding\n"
+    "  (default llama.cpp for GGUF files: fp16 KV cache; reference otherwise).",
     RunBenchCommand});
 
 }  // namespace

@@ -55,7 +55,8 @@ absl::StatusOr<GenerateOptions> ParseGenerate(const Args& a) {
 const std::vector<std::string>& RunTextFlags() {
   static const auto* f =
       new std::vector<std::string>{"prompt", "chat",           "system", "temp", "top-k", "top-p",
-                                   "min-p",  "repeat-penalty", "seed",   "ctx",  "stats"};
+                                   "min-p",  "repeat-penalty", "seed",   "ctx",  "stats",
+                                   "numerics"};
   return *f;
 }
 
@@ -94,6 +95,9 @@ absl::Status RunText(const Args& a) {
   SessionOptions so;
   so.threads = static_cast<int>(threads);
   so.context = ctx;
+  if (std::optional<std::string> n = a.Get("numerics")) {
+    SOV_ASSIGN_OR_RETURN(so.numerics, ParseNumerics(*n));
+  }
   if (ctx == 0 && !a.Has("chat")) {
     // One-shot: size the cache for this prompt; a too-long prompt is reported by Run.
     so.context = std::min<int64_t>(m->context_length, 4096);
