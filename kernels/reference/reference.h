@@ -12,8 +12,9 @@
 namespace sov::kernels::ref {
 
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
-// The integer path of MatMul for Q4_K / Q5_K / Q6_K / Q8_0 weights (activation
-// quantization, exact block sums, fixed float order: kernels/cpu/qmatmul.h).
+// The integer path of MatMul for Q4_K / Q5_K / Q6_K / Q8_0 / Q4_0 / Q5_0 / Q4_1 /
+// Q5_1 weights (activation quantization, exact block sums, fixed float order:
+// kernels/cpu/qmatmul.h).
 // ref::MatMul above is the f32 path (decoded weights, double accumulation).
 void QuantMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                  int64_t ldy);
