@@ -135,34 +135,49 @@ TEST_P(QMatMulLegacyTest, BitwiseEqualsReference) {
   }
 }
 
-// The portable and VNNI row dots agree on every block count (the VNNI dots
-// take 8 blocks at a time, then single blocks), not only through MatMul.
+// The portable, VNNI and 4-token VNNI row dots agree on every block count (the
+// VNNI dots take 8 blocks at a time, then single blocks), not only through
+// MatMul.
 TEST(QMatMulLegacyCpu, RowDotsAgreeOnEveryBlockCount) {
   if (!internal::QMatMulVnniAvailable()) GTEST_SKIP() << "no AVX512-VNNI here";
   using Dot = float (*)(const void*, const void*, int64_t);
-  struct Pair {
+  using Dot4 = void (*)(const void*, const uint8_t*, size_t, int64_t, float*);
+  struct Fns {
     DType t;
     Dot portable, vnni;
+    Dot4 vnni4;
     bool q8_1;
   };
-  const Pair pairs[] = {
-      {DType::kQ4_0, internal::RowDotQ4_0, internal::RowDotQ4_0Vnni, false},
-      {DType::kQ5_0, internal::RowDotQ5_0, internal::RowDotQ5_0Vnni, false},
-      {DType::kQ4_1, internal::RowDotQ4_1, internal::RowDotQ4_1Vnni, true},
-      {DType::kQ5_1, internal::RowDotQ5_1, internal::RowDotQ5_1Vnni, true},
+  const Fns fns[] = {
+      {DType::kQ4_0, internal::RowDotQ4_0, internal::RowDotQ4_0Vnni, internal::RowDotQ4_0Vnni4,
+       false},
+      {DType::kQ5_0, internal::RowDotQ5_0, internal::RowDotQ5_0Vnni, internal::RowDotQ5_0Vnni4,
+       false},
+      {DType::kQ4_1, internal::RowDotQ4_1, internal::RowDotQ4_1Vnni, internal::RowDotQ4_1Vnni4,
+       true},
+      {DType::kQ5_1, internal::RowDotQ5_1, internal::RowDotQ5_1Vnni, internal::RowDotQ5_1Vnni4,
+       true},
   };
-  for (const Pair& p : pairs) {
+  for (const Fns& f : fns) {
     for (int64_t nb = 1; nb <= 19; ++nb) {
       const int64_t K = nb * kQK;
-      const QMatrix m = RandomBlocks(p.t, 1, K, 7 * nb);
-      const auto x = Activations(1, K, 11 * nb + 1);  // row 0: plain random values
-      const internal::ActFormat f =
-          p.q8_1 ? internal::ActFormat::kQ8_1 : internal::ActFormat::kQ8_0;
-      std::vector<uint8_t> act(internal::ActRowBytes(f, K));
-      internal::QuantizeActRow(f, x.data(), K, act.data());
-      const float a = p.portable(m.view.row(0), act.data(), nb);
-      const float b = p.vnni(m.view.row(0), act.data(), nb);
-      EXPECT_EQ(std::memcmp(&a, &b, 4), 0) << Name(p.t) << " nb=" << nb << ": " << a << " vs " << b;
+      const QMatrix m = RandomBlocks(f.t, 1, K, 7 * nb);
+      const auto x = Activations(4, K, 11 * nb + 1);
+      const internal::ActFormat af =
+          f.q8_1 ? internal::ActFormat::kQ8_1 : internal::ActFormat::kQ8_0;
+      const size_t arow = internal::ActRowBytes(af, K);
+      std::vector<uint8_t> act(4 * arow);
+      for (int t = 0; t < 4; ++t)
+        internal::QuantizeActRow(af, x.data() + t * K, K, act.data() + t * arow);
+      float four[4];
+      f.vnni4(m.view.row(0), act.data(), arow, nb, four);
+      for (int t = 0; t < 4; ++t) {
+        const float a = f.portable(m.view.row(0), act.data() + t * arow, nb);
+        const float b = f.vnni(m.view.row(0), act.data() + t * arow, nb);
+        SCOPED_TRACE(testing::Message() << Name(f.t) << " nb=" << nb << " t=" << t);
+        EXPECT_EQ(std::memcmp(&a, &b, 4), 0) << a << " vs " << b;
+        EXPECT_EQ(std::memcmp(&a, &four[t], 4), 0) << a << " vs " << four[t];
+      }
     }
   }
 }

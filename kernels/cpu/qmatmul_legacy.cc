@@ -75,16 +75,18 @@ SOV_VNNI inline __m256i ActQs(const int8_t* qs) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
 }
 
-// Eight int32 lanes whose sum is the block integer: u8 weights x s8
-// activations by vpdpbusd (exact for every activation byte, -128 included),
-// the _0 formats' offset subtracted as offset * sum(a), again by vpdpbusd.
+// Unpack: the 32 unsigned weight values of a block as bytes. Lanes: eight
+// int32 lanes whose sum is the block integer, u8 weights x s8 activations by
+// vpdpbusd (exact for every activation byte, -128 included), the _0 formats'
+// offset subtracted as offset * sum(a), again by vpdpbusd.
 struct Q4_0Fmt {
   using W = BlockQ4_0;
   using A = BlockQ8_0;
   static constexpr bool kMin = false;
-  SOV_VNNI static __m256i Lanes(const W& x, const A& a) {
+  SOV_VNNI static __m256i Unpack(const W& x) { return Nibbles(x.qs); }
+  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
     const __m256i av = ActQs(a.qs);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), Nibbles(x.qs), av);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
     return _mm256_sub_epi32(p,
                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), av));
   }
@@ -94,9 +96,11 @@ struct Q5_0Fmt {
   using W = BlockQ5_0;
   using A = BlockQ8_0;
   static constexpr bool kMin = false;
-  SOV_VNNI static __m256i Lanes(const W& x, const A& a) {
+  SOV_VNNI static __m256i Unpack(const W& x) {
+    return _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
+  }
+  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
     const __m256i av = ActQs(a.qs);
-    const __m256i u = _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
     const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
     return _mm256_sub_epi32(p,
                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), av));
@@ -107,8 +111,9 @@ struct Q4_1Fmt {
   using W = BlockQ4_1;
   using A = BlockQ8_1;
   static constexpr bool kMin = true;
-  SOV_VNNI static __m256i Lanes(const W& x, const A& a) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), Nibbles(x.qs), ActQs(a.qs));
+  SOV_VNNI static __m256i Unpack(const W& x) { return Nibbles(x.qs); }
+  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, ActQs(a.qs));
   }
 };
 
@@ -116,8 +121,10 @@ struct Q5_1Fmt {
   using W = BlockQ5_1;
   using A = BlockQ8_1;
   static constexpr bool kMin = true;
-  SOV_VNNI static __m256i Lanes(const W& x, const A& a) {
-    const __m256i u = _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
+  SOV_VNNI static __m256i Unpack(const W& x) {
+    return _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
+  }
+  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, ActQs(a.qs));
   }
 };
@@ -139,50 +146,102 @@ SOV_VNNI inline float Combine(float acc, const typename F::W& x, const typename 
   }
 }
 
+// Lane sums of 8 blocks reduced together by a hadd tree (integers, exact):
+// element k is block k's integer.
+SOV_VNNI inline __m256i Reduce8(const __m256i* p) {
+  const __m256i t0 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+  const __m256i t1 =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
+                          _mm256_permute2x128_si256(t0, t1, 0x31));
+}
+
+// Eight consecutive fp16 fields (stride sizeof(B)) widened to f32 (exact).
+template <class B>
+SOV_VNNI inline __m256 Halves8(const B* b, uint16_t B::*field) {
+  alignas(16) uint16_t h[8];
+  for (int k = 0; k < 8; ++k) h[k] = b[k].*field;
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// The float steps of 8 blocks: d * float(sumi) (and m * s) with one vector
+// multiply each, one rounding per lane as in CombineBlock*, then the
+// sequential adds in block order.
+template <class F>
+SOV_VNNI inline float Combine8(float acc, __m256 xd, __m256 xm, const typename F::A* a,
+                               __m256i sums) {
+  using A = typename F::A;
+  alignas(32) float pos[8];
+  _mm256_store_ps(pos,
+                  _mm256_mul_ps(_mm256_mul_ps(xd, Halves8<A>(a, &A::d)), _mm256_cvtepi32_ps(sums)));
+  if constexpr (F::kMin) {
+    alignas(32) float mins[8];
+    _mm256_store_ps(mins, _mm256_mul_ps(xm, Halves8<A>(a, &A::s)));
+    for (int k = 0; k < 8; ++k) {
+      acc = acc + Materialize(pos[k]);
+      acc = acc + Materialize(mins[k]);
+    }
+  } else {
+    for (int k = 0; k < 8; ++k) acc = acc + Materialize(pos[k]);
+  }
+  return acc;
+}
+
+template <class F>
+SOV_VNNI inline __m256 Mins8(const typename F::W* x) {
+  if constexpr (F::kMin) {
+    return Halves8<typename F::W>(x, &F::W::m);
+  } else {
+    return _mm256_setzero_ps();
+  }
+}
+
 template <class F>
 SOV_VNNI float RowDotVnni(const void* wrow, const void* arow, int64_t nb) {
-  const auto* x = static_cast<const typename F::W*>(wrow);
+  using W = typename F::W;
+  const auto* x = static_cast<const W*>(wrow);
   const auto* a = static_cast<const typename F::A*>(arow);
   float acc = 0.0f;
   int64_t i = 0;
-  // Eight blocks at a time: their lane sums reduced together by a hadd tree
-  // (integers, exact); the products d * float(sumi) (and m * s) in one vector
-  // multiply each, one rounding per lane as in CombineBlock*; then the
-  // sequential adds in block order.
   for (; i + 8 <= nb; i += 8) {
     __m256i p[8];
-    for (int k = 0; k < 8; ++k) p[k] = F::Lanes(x[i + k], a[i + k]);
-    const __m256i t0 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    const __m256i t1 =
-        _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
-                                          _mm256_permute2x128_si256(t0, t1, 0x31));
-    alignas(16) uint16_t xd[8], ad[8];
-    for (int k = 0; k < 8; ++k) xd[k] = x[i + k].d, ad[k] = a[i + k].d;
-    const __m256 d =
-        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(xd))),
-                      _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(ad))));
-    alignas(32) float pos[8];
-    _mm256_store_ps(pos, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sums)));
-    if constexpr (F::kMin) {
-      alignas(16) uint16_t xm[8], as[8];
-      for (int k = 0; k < 8; ++k) xm[k] = x[i + k].m, as[k] = a[i + k].s;
-      alignas(32) float mins[8];
-      _mm256_store_ps(
-          mins,
-          _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(xm))),
-                        _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(as)))));
-      for (int k = 0; k < 8; ++k) {
-        acc = acc + Materialize(pos[k]);
-        acc = acc + Materialize(mins[k]);
-      }
-    } else {
-      for (int k = 0; k < 8; ++k) acc = acc + Materialize(pos[k]);
+    for (int k = 0; k < 8; ++k) p[k] = F::Lanes(F::Unpack(x[i + k]), a[i + k]);
+    acc = Combine8<F>(acc, Halves8<W>(x + i, &W::d), Mins8<F>(x + i), a + i, Reduce8(p));
+  }
+  for (; i < nb; ++i) acc = Combine<F>(acc, x[i], a[i], HSum(F::Lanes(F::Unpack(x[i]), a[i])));
+  return acc;
+}
+
+// Four tokens (activation rows arow bytes apart) against one weight row: each
+// weight block is unpacked once. Per token the integers and float steps are
+// those of RowDotVnni, so out[t] equals a single-token call bitwise.
+template <class F>
+SOV_VNNI void RowDotVnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb,
+                          float* out) {
+  using W = typename F::W;
+  using A = typename F::A;
+  const auto* x = static_cast<const W*>(wrow);
+  const A* a[4];
+  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const A*>(act + arow * t);
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= nb; i += 8) {
+    __m256i u[8];
+    for (int k = 0; k < 8; ++k) u[k] = F::Unpack(x[i + k]);
+    const __m256 xd = Halves8<W>(x + i, &W::d), xm = Mins8<F>(x + i);
+    for (int t = 0; t < 4; ++t) {
+      __m256i p[8];
+      for (int k = 0; k < 8; ++k) p[k] = F::Lanes(u[k], a[t][i + k]);
+      acc[t] = Combine8<F>(acc[t], xd, xm, a[t] + i, Reduce8(p));
     }
   }
-  for (; i < nb; ++i) acc = Combine<F>(acc, x[i], a[i], HSum(F::Lanes(x[i], a[i])));
-  return acc;
+  for (; i < nb; ++i) {
+    const __m256i u = F::Unpack(x[i]);
+    for (int t = 0; t < 4; ++t)
+      acc[t] = Combine<F>(acc[t], x[i], a[t][i], HSum(F::Lanes(u, a[t][i])));
+  }
+  for (int t = 0; t < 4; ++t) out[t] = acc[t];
 }
 
 }  // namespace
@@ -198,6 +257,23 @@ SOV_VNNI float RowDotQ4_1Vnni(const void* w, const void* a, int64_t nb) {
 }
 SOV_VNNI float RowDotQ5_1Vnni(const void* w, const void* a, int64_t nb) {
   return RowDotVnni<Q5_1Fmt>(w, a, nb);
+}
+
+SOV_VNNI void RowDotQ4_0Vnni4(const void* w, const uint8_t* act, size_t arow, int64_t nb,
+                              float* out) {
+  RowDotVnni4<Q4_0Fmt>(w, act, arow, nb, out);
+}
+SOV_VNNI void RowDotQ5_0Vnni4(const void* w, const uint8_t* act, size_t arow, int64_t nb,
+                              float* out) {
+  RowDotVnni4<Q5_0Fmt>(w, act, arow, nb, out);
+}
+SOV_VNNI void RowDotQ4_1Vnni4(const void* w, const uint8_t* act, size_t arow, int64_t nb,
+                              float* out) {
+  RowDotVnni4<Q4_1Fmt>(w, act, arow, nb, out);
+}
+SOV_VNNI void RowDotQ5_1Vnni4(const void* w, const uint8_t* act, size_t arow, int64_t nb,
+                              float* out) {
+  RowDotVnni4<Q5_1Fmt>(w, act, arow, nb, out);
 }
 
 #undef SOV_VNNI

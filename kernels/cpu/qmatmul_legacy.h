@@ -5,6 +5,7 @@
 #ifndef SOV_KERNELS_CPU_QMATMUL_LEGACY_H_
 #define SOV_KERNELS_CPU_QMATMUL_LEGACY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -61,6 +62,12 @@ float RowDotQ4_0Vnni(const void* wrow, const void* arow, int64_t nb);
 float RowDotQ5_0Vnni(const void* wrow, const void* arow, int64_t nb);
 float RowDotQ4_1Vnni(const void* wrow, const void* arow, int64_t nb);
 float RowDotQ5_1Vnni(const void* wrow, const void* arow, int64_t nb);
+// Four activation rows (arow bytes apart) against one weight row; out[t]
+// equals the single-token VNNI dot bitwise (prefill).
+void RowDotQ4_0Vnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb, float* out);
+void RowDotQ5_0Vnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb, float* out);
+void RowDotQ4_1Vnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb, float* out);
+void RowDotQ5_1Vnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb, float* out);
 
 }  // namespace sov::kernels::internal
 
