@@ -363,13 +363,13 @@ TypeInfo QTypeInfo(DType t) {
     case DType::kQ8_0:
       return {ActFormat::kQ8_0, kQK, RowDotQ8_0, RowDotQ8_0Vnni};
     case DType::kQ4_0:
-      return {ActFormat::kQ8_0, kQK, RowDotQ4_0, RowDotQ4_0Vnni};
+      return {ActFormat::kQ8_0, kQK, RowDotQ4_0, RowDotQ4_0Vnni, RowDotQ4_0Vnni4};
     case DType::kQ5_0:
-      return {ActFormat::kQ8_0, kQK, RowDotQ5_0, RowDotQ5_0Vnni};
+      return {ActFormat::kQ8_0, kQK, RowDotQ5_0, RowDotQ5_0Vnni, RowDotQ5_0Vnni4};
     case DType::kQ4_1:
-      return {ActFormat::kQ8_1, kQK, RowDotQ4_1, RowDotQ4_1Vnni};
+      return {ActFormat::kQ8_1, kQK, RowDotQ4_1, RowDotQ4_1Vnni, RowDotQ4_1Vnni4};
     case DType::kQ5_1:
-      return {ActFormat::kQ8_1, kQK, RowDotQ5_1, RowDotQ5_1Vnni};
+      return {ActFormat::kQ8_1, kQK, RowDotQ5_1, RowDotQ5_1Vnni, RowDotQ5_1Vnni4};
     default:
       SOV_CHECK(false) << "QMatMul: unsupported weight dtype " << Name(t);
       return {};
