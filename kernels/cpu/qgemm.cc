@@ -27,6 +27,10 @@
 #include "quant/float16.h"
 #include "runtime/check.h"
 
+// GCC 12 reports the _mm512_undefined_ps inside _mm512_cvtepi32_ps as "maybe
+// uninitialized" once the tiles are inlined; the value is never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace sov::kernels::internal {
 namespace {
 
@@ -57,11 +61,11 @@ inline int32_t LoadI32(const void* p) {
 }
 
 // ---- unpacking one panel ---------------------------------------------------------
-
-// Element-order quants of one block of one row -> lane r of the 64 quant vectors.
-inline void InterleaveRow(const uint8_t* u, int r, uint8_t* blk) {
-  for (int v = 0; v < kQuantVecs; ++v) std::memcpy(blk + 64 * v + 4 * r, u + 4 * v, 4);
-}
+//
+// Per block: each row's 256 quants are decoded in element order (four 64-byte
+// vectors per row, into a 16 x 256-byte staging tile), then four 16 x 16
+// dword transposes turn the tile's rows into the lanes of the 64 quant vectors.
+// The scales go lane by lane (a few dozen scalar stores per row and block).
 
 template <class T>
 inline void SetLane(uint8_t* blk, int vec, int r, T value) {
@@ -69,87 +73,148 @@ inline void SetLane(uint8_t* blk, int vec, int r, T value) {
   std::memcpy(blk + 64 * vec + 4 * r, &value, 4);
 }
 
+// Per-int16 shift counts: s0 for the low 256 bits, s1 for the high 256 bits.
+SOV_VNNI512 inline __m512i HalfShifts(int s0, int s1) {
+  return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(static_cast<int16_t>(s0)),
+                                 _mm512_set1_epi16(static_cast<int16_t>(s1)));
+}
+
+// Bits (s0 of the low half, s1 of the high half) of each byte of h, as
+// `mask << 4`. Masking before the shift back keeps every bit in its byte.
+SOV_VNNI512 inline __m512i HighBits(__m512i h, int s0, int s1, int mask) {
+  const __m512i b = _mm512_and_si512(_mm512_srlv_epi16(h, HalfShifts(s0, s1)),
+                                     _mm512_set1_epi8(static_cast<char>(mask)));
+  return _mm512_slli_epi16(b, 4);
+}
+
 // Q4_K / Q5_K: element 32j + e of a block is nibble (j % 2) of qs[32 (j / 2) + e],
-// plus for Q5_K bit j of qh[e] as the fifth bit.
+// plus for Q5_K bit j of qh[e] as the fifth bit. One 64-byte load of qs holds
+// sub-blocks 4c..4c+3: low nibbles = (4c, 4c+2), high nibbles = (4c+1, 4c+3).
 template <bool kQ5>
-void UnpackBlockK45(const uint8_t* xb, int r, uint8_t* blk) {
-  const uint8_t *scales, *qs, *qh = nullptr;
-  uint16_t d, dmin;
-  if constexpr (kQ5) {
-    const auto* x = reinterpret_cast<const BlockQ5_K*>(xb);
-    scales = x->scales, qs = x->qs, qh = x->qh, d = x->d, dmin = x->dmin;
-  } else {
-    const auto* x = reinterpret_cast<const BlockQ4_K*>(xb);
-    scales = x->scales, qs = x->qs, d = x->d, dmin = x->dmin;
-  }
-  uint8_t u[kQK_K];
-  for (int j = 0; j < 8; ++j) {
-    const uint8_t* q = qs + 32 * (j / 2);
-    const int shift = 4 * (j % 2);
-    for (int e = 0; e < 32; ++e) {
-      int v = (q[e] >> shift) & 0xF;
-      if constexpr (kQ5) v |= ((qh[e] >> j) & 1) << 4;
-      u[32 * j + e] = static_cast<uint8_t>(v);
+SOV_VNNI512 inline void DecodeK45(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512i h = _mm512_setzero_si512();
+  if constexpr (kQ5) h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)));
+  for (int c = 0; c < 2; ++c) {
+    const __m512i q = _mm512_loadu_si512(qs + 64 * c);
+    const __m512i lo = _mm512_and_si512(q, m4);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    __m512i e0 = _mm512_shuffle_i64x2(lo, hi, 0x44);  // sub-blocks 4c, 4c + 1
+    __m512i e1 = _mm512_shuffle_i64x2(lo, hi, 0xEE);  // sub-blocks 4c + 2, 4c + 3
+    if constexpr (kQ5) {
+      e0 = _mm512_or_si512(e0, HighBits(h, 4 * c, 4 * c + 1, 1));
+      e1 = _mm512_or_si512(e1, HighBits(h, 4 * c + 2, 4 * c + 3, 1));
     }
+    _mm512_store_si512(out + 128 * c, e0);
+    _mm512_store_si512(out + 128 * c + 64, e1);
+  }
+}
+
+// Q6_K: per half h, l < 32: elements 128h + l + 32k, k = 0..3, from the low
+// (k = 0, 1) and high (k = 2, 3) nibbles of ql[64h + l + 32 (k % 2)] and bits
+// 2k, 2k + 1 of qh[32h + l]; stored unsigned (u = q + 32).
+SOV_VNNI512 inline void DecodeQ6K(const BlockQ6_K& x, uint8_t* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i l = _mm512_loadu_si512(x.ql + 64 * h);
+    const __m512i hb = _mm512_broadcast_i64x4(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * h)));
+    const __m512i lo = _mm512_or_si512(_mm512_and_si512(l, m4), HighBits(hb, 0, 2, 3));
+    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                       HighBits(hb, 4, 6, 3));
+    _mm512_store_si512(out + 128 * h, lo);
+    _mm512_store_si512(out + 128 * h + 64, hi);
+  }
+}
+
+// out[k] lane r = dword k of in[r] (in[r]: 64 bytes at tile + 256 r).
+SOV_VNNI512 inline void Transpose16x16(const uint8_t* tile, __m512i* out) {
+  __m512i a[16], b[16];
+  for (int r = 0; r < 16; ++r) a[r] = _mm512_load_si512(tile + 256 * r);
+  for (int i = 0; i < 8; ++i) {
+    b[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
+    b[2 * i + 1] = _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]);
+  }
+  // a[4i + m], 128-bit lane L: dword 4L + m of rows 4i .. 4i + 3.
+  for (int i = 0; i < 4; ++i) {
+    a[4 * i + 0] = _mm512_unpacklo_epi64(b[4 * i], b[4 * i + 2]);
+    a[4 * i + 1] = _mm512_unpackhi_epi64(b[4 * i], b[4 * i + 2]);
+    a[4 * i + 2] = _mm512_unpacklo_epi64(b[4 * i + 1], b[4 * i + 3]);
+    a[4 * i + 3] = _mm512_unpackhi_epi64(b[4 * i + 1], b[4 * i + 3]);
+  }
+  // Gather 128-bit lane L of a[m], a[4 + m], a[8 + m], a[12 + m] into out[4L + m].
+  for (int m = 0; m < 4; ++m) {
+    const __m512i v0 = _mm512_shuffle_i32x4(a[m], a[4 + m], 0x44);
+    const __m512i v1 = _mm512_shuffle_i32x4(a[m], a[4 + m], 0xEE);
+    const __m512i w0 = _mm512_shuffle_i32x4(a[8 + m], a[12 + m], 0x44);
+    const __m512i w1 = _mm512_shuffle_i32x4(a[8 + m], a[12 + m], 0xEE);
+    _mm512_store_si512(out + m, _mm512_shuffle_i32x4(v0, w0, 0x88));
+    _mm512_store_si512(out + 4 + m, _mm512_shuffle_i32x4(v0, w0, 0xDD));
+    _mm512_store_si512(out + 8 + m, _mm512_shuffle_i32x4(v1, w1, 0x88));
+    _mm512_store_si512(out + 12 + m, _mm512_shuffle_i32x4(v1, w1, 0xDD));
+  }
+}
+
+inline void ScalesK45(const uint8_t* scales, uint16_t d, uint16_t dmin, int r, uint8_t* blk) {
+  for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     GetScaleMinK4(j, scales, &sc, &m);
     SetLane(blk, kK45Scales + j, r, int32_t{sc});
     SetLane(blk, kK45Mins + j, r, uint32_t{m} | (uint32_t{m} << 16));
   }
-  InterleaveRow(u, r, blk);
   SetLane(blk, kK45D, r, Fp16ToFp32(d));
   SetLane(blk, kK45Dmin, r, Fp16ToFp32(dmin));
 }
 
-// Q6_K: per half h, l < 32: elements 128h + l + 32k, k = 0..3, from the low
-// and high nibbles of ql[64h + l (+32)] and bit pairs of qh[32h + l].
-void UnpackBlockQ6K(const uint8_t* xb, int r, uint8_t* blk) {
-  const auto* x = reinterpret_cast<const BlockQ6_K*>(xb);
-  uint8_t u[kQK_K];
-  for (int h = 0; h < 2; ++h) {
-    const uint8_t* ql = x->ql + 64 * h;
-    const uint8_t* qh = x->qh + 32 * h;
-    uint8_t* o = u + 128 * h;
-    for (int l = 0; l < 32; ++l) {
-      o[l] = static_cast<uint8_t>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
-      o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
-      o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-      o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
-    }
-  }
-  InterleaveRow(u, r, blk);
-  for (int g = 0; g < 16; ++g) SetLane(blk, kQ6Scales + g, r, int32_t{x->scales[g]});
+inline void ScalesQ6K(const BlockQ6_K& x, int r, uint8_t* blk) {
+  for (int g = 0; g < 16; ++g) SetLane(blk, kQ6Scales + g, r, int32_t{x.scales[g]});
   for (int p = 0; p < 8; ++p) {
-    const auto lo = static_cast<uint16_t>(-32 * x->scales[2 * p]);
-    const auto hi = static_cast<uint16_t>(-32 * x->scales[2 * p + 1]);
+    const auto lo = static_cast<uint16_t>(-32 * x.scales[2 * p]);
+    const auto hi = static_cast<uint16_t>(-32 * x.scales[2 * p + 1]);
     SetLane(blk, kQ6Corr + p, r, uint32_t{lo} | (uint32_t{hi} << 16));
   }
-  SetLane(blk, kQ6D, r, Fp16ToFp32(x->d));
+  SetLane(blk, kQ6D, r, Fp16ToFp32(x.d));
 }
 
 // Rows n0 .. n0 + rows - 1 of w into `dst` (nb blocks of VecsPerBlock vectors);
 // lanes of missing rows (the last panel) are zero and never stored.
-void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t nb, uint8_t* dst) {
+SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t nb,
+                             uint8_t* dst) {
   const int vecs = VecsPerBlock(w.dtype);
   const size_t bsz = RowBytes(w.dtype, kQK_K);
-  if (rows < kPanel) std::memset(dst, 0, static_cast<size_t>(nb) * vecs * 64);
-  for (int r = 0; r < rows; ++r) {
-    const uint8_t* row = w.row(n0 + r);
-    for (int64_t i = 0; i < nb; ++i) {
-      uint8_t* blk = dst + static_cast<size_t>(i) * vecs * 64;
-      const uint8_t* xb = row + bsz * i;
+  alignas(64) uint8_t tile[kPanel * kQK_K];
+  if (rows < kPanel) {
+    std::memset(dst, 0, static_cast<size_t>(nb) * vecs * 64);
+    std::memset(tile, 0, sizeof(tile));
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t* blk = dst + static_cast<size_t>(i) * vecs * 64;
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* xb = w.row(n0 + r) + bsz * i;
+      uint8_t* u = tile + kQK_K * r;
       switch (w.dtype) {
-        case DType::kQ4_K:
-          UnpackBlockK45<false>(xb, r, blk);
+        case DType::kQ4_K: {
+          const auto& x = *reinterpret_cast<const BlockQ4_K*>(xb);
+          DecodeK45<false>(x.qs, nullptr, u);
+          ScalesK45(x.scales, x.d, x.dmin, r, blk);
           break;
-        case DType::kQ5_K:
-          UnpackBlockK45<true>(xb, r, blk);
+        }
+        case DType::kQ5_K: {
+          const auto& x = *reinterpret_cast<const BlockQ5_K*>(xb);
+          DecodeK45<true>(x.qs, x.qh, u);
+          ScalesK45(x.scales, x.d, x.dmin, r, blk);
           break;
-        default:
-          UnpackBlockQ6K(xb, r, blk);
+        }
+        default: {
+          const auto& x = *reinterpret_cast<const BlockQ6_K*>(xb);
+          DecodeQ6K(x, u);
+          ScalesQ6K(x, r, blk);
           break;
+        }
       }
     }
+    for (int c = 0; c < 4; ++c)
+      Transpose16x16(tile + 64 * c, reinterpret_cast<__m512i*>(blk) + 16 * c);
   }
 }
 
