@@ -49,9 +49,18 @@ namespace sov::kernels::internal {
 
 // The activation format of a weight type (step 1 above), and one row of it:
 // k floats (a multiple of the format's block size) into ActRowBytes(f, k) bytes.
+// A Q8_0 / Q8_1 row is its nb = k / 32 ggml blocks followed, at
+// ActTablesOffset, by two per-block tables derived from them (exactly):
+// float d[nb] (the fp16 d widened) and, for Q8_0, int32 qsum[nb] (the sum of
+// the block's qs), for Q8_1, float s[nb] (the fp16 s widened). The legacy
+// kernels read the tables instead of redoing that work for every weight row;
+// every other reader sees plain ggml blocks.
 enum class ActFormat { kQ8_K, kQ8_0, kQ8_1 };
 size_t ActRowBytes(ActFormat f, int64_t k);
 void QuantizeActRow(ActFormat f, const float* x, int64_t k, void* dst);
+inline size_t ActTablesOffset(size_t block_bytes, int64_t nb) {
+  return (static_cast<size_t>(nb) * block_bytes + 3) & ~size_t{3};
+}
 
 // True for the weight types the integer path handles (and cols % 256 == 0 for
 // the K-quants, which a valid view guarantees).

@@ -75,35 +75,25 @@ SOV_VNNI inline __m256i ActQs(const int8_t* qs) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
 }
 
-// Unpack: the 32 unsigned weight values of a block as bytes. Lanes: eight
-// int32 lanes whose sum is the block integer, u8 weights x s8 activations by
-// vpdpbusd (exact for every activation byte, -128 included), the _0 formats'
-// offset subtracted as offset * sum(a), again by vpdpbusd.
+// Unpack: the 32 unsigned weight values u of a block as bytes. Lanes: eight
+// int32 lanes whose sum is sum_e u_e a_e, by vpdpbusd (u8 x s8, exact for
+// every activation byte, -128 included). The _0 formats' offset is applied
+// after the reduction as kOffset * qsum (the activation row's table).
 struct Q4_0Fmt {
   using W = BlockQ4_0;
   using A = BlockQ8_0;
   static constexpr bool kMin = false;
+  static constexpr int kOffsetShift = 3;  // 8
   SOV_VNNI static __m256i Unpack(const W& x) { return Nibbles(x.qs); }
-  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
-    const __m256i av = ActQs(a.qs);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
-    return _mm256_sub_epi32(p,
-                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), av));
-  }
 };
 
 struct Q5_0Fmt {
   using W = BlockQ5_0;
   using A = BlockQ8_0;
   static constexpr bool kMin = false;
+  static constexpr int kOffsetShift = 4;  // 16
   SOV_VNNI static __m256i Unpack(const W& x) {
     return _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
-  }
-  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
-    const __m256i av = ActQs(a.qs);
-    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
-    return _mm256_sub_epi32(p,
-                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), av));
   }
 };
 
@@ -112,9 +102,6 @@ struct Q4_1Fmt {
   using A = BlockQ8_1;
   static constexpr bool kMin = true;
   SOV_VNNI static __m256i Unpack(const W& x) { return Nibbles(x.qs); }
-  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, ActQs(a.qs));
-  }
 };
 
 struct Q5_1Fmt {
@@ -124,30 +111,15 @@ struct Q5_1Fmt {
   SOV_VNNI static __m256i Unpack(const W& x) {
     return _mm256_or_si256(Nibbles(x.qs), FifthBits(x.qh));
   }
-  SOV_VNNI static __m256i Lanes(__m256i u, const A& a) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, ActQs(a.qs));
-  }
 };
 
-SOV_VNNI inline int32_t HSum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
+template <class A>
+SOV_VNNI inline __m256i Lanes(__m256i u, const A& a) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, ActQs(a.qs));
 }
 
-template <class F>
-SOV_VNNI inline float Combine(float acc, const typename F::W& x, const typename F::A& a,
-                              int32_t sumi) {
-  if constexpr (F::kMin) {
-    return CombineBlockQ8_1(acc, x.d, x.m, a.d, a.s, sumi);
-  } else {
-    return CombineBlockQ8_0(acc, x.d, a.d, sumi);
-  }
-}
-
-// Lane sums of 8 blocks reduced together by a hadd tree (integers, exact):
-// element k is block k's integer.
+// Lane sums of up to 8 blocks reduced together by a hadd tree (integers,
+// exact): element k is block k's integer.
 SOV_VNNI inline __m256i Reduce8(const __m256i* p) {
   const __m256i t0 =
       _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -157,90 +129,120 @@ SOV_VNNI inline __m256i Reduce8(const __m256i* p) {
                           _mm256_permute2x128_si256(t0, t1, 0x31));
 }
 
-// Eight consecutive fp16 fields (stride sizeof(B)) widened to f32 (exact).
-template <class B>
+// N <= 8 consecutive fp16 fields (stride sizeof(B)) widened to f32 (exact);
+// lanes from N on are 0. Built in a register (vpinsrw), not through memory,
+// where eight 16-bit stores read back as one vector would stall forwarding.
+template <int N, class B>
 SOV_VNNI inline __m256 Halves8(const B* b, uint16_t B::*field) {
-  alignas(16) uint16_t h[8];
-  for (int k = 0; k < 8; ++k) h[k] = b[k].*field;
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+  auto h = [&](int k) { return k < N ? static_cast<short>(b[k].*field) : short{0}; };
+  return _mm256_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7)));
 }
 
-// The float steps of 8 blocks: d * float(sumi) (and m * s) with one vector
-// multiply each, one rounding per lane as in CombineBlock*, then the
-// sequential adds in block order.
-template <class F>
-SOV_VNNI inline float Combine8(float acc, __m256 xd, __m256 xm, const typename F::A* a,
-                               __m256i sums) {
-  using A = typename F::A;
-  alignas(32) float pos[8];
-  _mm256_store_ps(pos,
-                  _mm256_mul_ps(_mm256_mul_ps(xd, Halves8<A>(a, &A::d)), _mm256_cvtepi32_ps(sums)));
-  if constexpr (F::kMin) {
-    alignas(32) float mins[8];
-    _mm256_store_ps(mins, _mm256_mul_ps(xm, Halves8<A>(a, &A::s)));
-    for (int k = 0; k < 8; ++k) {
-      acc = acc + Materialize(pos[k]);
-      acc = acc + Materialize(mins[k]);
-    }
-  } else {
-    for (int k = 0; k < 8; ++k) acc = acc + Materialize(pos[k]);
-  }
-  return acc;
-}
-
-template <class F>
+template <int N, class F>
 SOV_VNNI inline __m256 Mins8(const typename F::W* x) {
   if constexpr (F::kMin) {
-    return Halves8<typename F::W>(x, &F::W::m);
+    return Halves8<N, typename F::W>(x, &F::W::m);
   } else {
     return _mm256_setzero_ps();
   }
 }
 
-template <class F>
-SOV_VNNI float RowDotVnni(const void* wrow, const void* arow, int64_t nb) {
-  using W = typename F::W;
-  const auto* x = static_cast<const W*>(wrow);
-  const auto* a = static_cast<const typename F::A*>(arow);
-  float acc = 0.0f;
-  int64_t i = 0;
-  for (; i + 8 <= nb; i += 8) {
-    __m256i p[8];
-    for (int k = 0; k < 8; ++k) p[k] = F::Lanes(F::Unpack(x[i + k]), a[i + k]);
-    acc = Combine8<F>(acc, Halves8<W>(x + i, &W::d), Mins8<F>(x + i), a + i, Reduce8(p));
-  }
-  for (; i < nb; ++i) acc = Combine<F>(acc, x[i], a[i], HSum(F::Lanes(F::Unpack(x[i]), a[i])));
-  return acc;
+template <int N, class F>
+SOV_VNNI inline void Unpack8(const typename F::W* x, __m256i* u) {
+  for (int k = 0; k < 8; ++k) u[k] = k < N ? F::Unpack(x[k]) : _mm256_setzero_si256();
 }
 
-// Four tokens (activation rows arow bytes apart) against one weight row: each
-// weight block is unpacked once. Per token the integers and float steps are
-// those of RowDotVnni, so out[t] equals a single-token call bitwise.
+// One group of N <= 8 blocks for one token whose activation row starts at
+// `row` (missing lanes are zero and never added): the block integers, then
+// the products of the float steps, d = f16(x.d) * f16(a.d),
+// d * float(sumi) (and f16(x.m) * f16(a.s)), one vector multiply each, so one
+// rounding per lane as in CombineBlock*. The widened a.d, a.s and the qsums
+// come from the row's tables (exact, see ActRowBytes).
+template <int N, class F>
+SOV_VNNI inline void GroupProducts(const __m256i* u, __m256 xd, __m256 xm, const uint8_t* row,
+                                   int64_t nb, int64_t i, float* pos, float* mins) {
+  using A = typename F::A;
+  const A* a = reinterpret_cast<const A*>(row) + i;
+  const uint8_t* tables = row + ActTablesOffset(sizeof(A), nb);
+  constexpr __mmask8 kLanes = static_cast<__mmask8>((1u << N) - 1);
+  __m256i p[8];
+  for (int k = 0; k < 8; ++k) p[k] = k < N ? Lanes(u[k], a[k]) : _mm256_setzero_si256();
+  __m256i sums = Reduce8(p);
+  if constexpr (!F::kMin) {
+    const __m256i qsum = _mm256_maskz_loadu_epi32(kLanes, tables + 4 * (nb + i));
+    sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(qsum, F::kOffsetShift));
+  }
+  const __m256 ad = _mm256_maskz_loadu_ps(kLanes, tables + 4 * i);
+  _mm256_store_ps(pos, _mm256_mul_ps(_mm256_mul_ps(xd, ad), _mm256_cvtepi32_ps(sums)));
+  if constexpr (F::kMin) {
+    const __m256 as = _mm256_maskz_loadu_ps(kLanes, tables + 4 * (nb + i));
+    _mm256_store_ps(mins, _mm256_mul_ps(xm, as));
+  }
+}
+
+// T tokens (activation rows arow bytes apart) against blocks [i, i + N) of
+// one weight row; each weight block is unpacked once for all of them. The
+// sequential adds (block order within each token) run after all products,
+// interleaved over the tokens.
+template <int N, int T, class F>
+SOV_VNNI inline void Groups(const typename F::W* x, const uint8_t* act, size_t arow, int64_t nb,
+                            int64_t i, float* acc) {
+  using W = typename F::W;
+  __m256i u[8];
+  Unpack8<N, F>(x + i, u);
+  const __m256 xd = Halves8<N, W>(x + i, &W::d), xm = Mins8<N, F>(x + i);
+  alignas(32) float pos[T][8], mins[T][8];
+  for (int t = 0; t < T; ++t)
+    GroupProducts<N, F>(u, xd, xm, act + arow * t, nb, i, pos[t], mins[t]);
+  for (int k = 0; k < N; ++k) {
+    for (int t = 0; t < T; ++t) {
+      acc[t] = acc[t] + Materialize(pos[t][k]);
+      if constexpr (F::kMin) acc[t] = acc[t] + Materialize(mins[t][k]);
+    }
+  }
+}
+
+// Blocks 8 at a time, then the last 1..7 (each count its own specialization).
+template <int T, class F>
+SOV_VNNI inline void RowDots(const void* wrow, const uint8_t* act, size_t arow, int64_t nb,
+                             float* acc) {
+  const auto* x = static_cast<const typename F::W*>(wrow);
+  int64_t i = 0;
+  for (; i + 8 <= nb; i += 8) Groups<8, T, F>(x, act, arow, nb, i, acc);
+  switch (nb - i) {
+    case 1:
+      return Groups<1, T, F>(x, act, arow, nb, i, acc);
+    case 2:
+      return Groups<2, T, F>(x, act, arow, nb, i, acc);
+    case 3:
+      return Groups<3, T, F>(x, act, arow, nb, i, acc);
+    case 4:
+      return Groups<4, T, F>(x, act, arow, nb, i, acc);
+    case 5:
+      return Groups<5, T, F>(x, act, arow, nb, i, acc);
+    case 6:
+      return Groups<6, T, F>(x, act, arow, nb, i, acc);
+    case 7:
+      return Groups<7, T, F>(x, act, arow, nb, i, acc);
+    default:
+      return;
+  }
+}
+
+template <class F>
+SOV_VNNI float RowDotVnni(const void* wrow, const void* arow, int64_t nb) {
+  float acc[1] = {0.0f};
+  RowDots<1, F>(wrow, static_cast<const uint8_t*>(arow), 0, nb, acc);
+  return acc[0];
+}
+
+// Per token the integers and float steps are those of RowDotVnni, so out[t]
+// equals a single-token call bitwise.
 template <class F>
 SOV_VNNI void RowDotVnni4(const void* wrow, const uint8_t* act, size_t arow, int64_t nb,
                           float* out) {
-  using W = typename F::W;
-  using A = typename F::A;
-  const auto* x = static_cast<const W*>(wrow);
-  const A* a[4];
-  for (int t = 0; t < 4; ++t) a[t] = reinterpret_cast<const A*>(act + arow * t);
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  int64_t i = 0;
-  for (; i + 8 <= nb; i += 8) {
-    __m256i u[8];
-    for (int k = 0; k < 8; ++k) u[k] = F::Unpack(x[i + k]);
-    const __m256 xd = Halves8<W>(x + i, &W::d), xm = Mins8<F>(x + i);
-    for (int t = 0; t < 4; ++t) {
-      __m256i p[8];
-      for (int k = 0; k < 8; ++k) p[k] = F::Lanes(u[k], a[t][i + k]);
-      acc[t] = Combine8<F>(acc[t], xd, xm, a[t] + i, Reduce8(p));
-    }
-  }
-  for (; i < nb; ++i) {
-    const __m256i u = F::Unpack(x[i]);
-    for (int t = 0; t < 4; ++t)
-      acc[t] = Combine<F>(acc[t], x[i], a[t][i], HSum(F::Lanes(u, a[t][i])));
-  }
+  RowDots<4, F>(wrow, act, arow, nb, acc);
   for (int t = 0; t < 4; ++t) out[t] = acc[t];
 }
 

@@ -52,7 +52,9 @@ inline int32_t IntPartQ5_1(const BlockQ5_1& x, const BlockQ8_1& a) {
   return s;
 }
 
-// (weight row, activation row, blocks) -> the fixed-order float dot.
+// (weight row, activation row, blocks) -> the fixed-order float dot. The
+// activation row is one written by QuantizeActRow (kernels/cpu/qmatmul.h):
+// the VNNI dots read its tables, the portable ones only its blocks.
 float RowDotQ4_0(const void* wrow, const void* arow, int64_t nb);
 float RowDotQ5_0(const void* wrow, const void* arow, int64_t nb);
 float RowDotQ4_1(const void* wrow, const void* arow, int64_t nb);
