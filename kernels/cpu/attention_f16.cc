@@ -1,17 +1,16 @@
 // AttentionF16 / KvAppendF16 (kernels/api.h): attention over an fp16 KV cache
 // with llama.cpp's rounding points, per Highway target.
 //
-// A "unit" is one (query, KV head) pair; its visible keys are [k_lo, q]. Units
-// are processed in groups whose score buffers fit a fixed budget; per group:
-//   1. scores: tasks (unit, chunk of kChunk key positions) compute
-//      s[g][j] = q16_g . k16_j for the G query heads of the unit, each dot in
-//      a fixed lane order;
-//   2. softmax: per (unit, head) max, exp, a double sum in key order,
-//      p = f16(e * f32(1/S)) stored back as float;
-//   3. P V: tasks (unit, slice of head channels) accumulate
-//      out[g][slice] = sum_j p[g][j] v16_j[slice] in key order.
-// Every number depends only on the unit's own data and on positions, never on
-// the grouping or the thread count, so prefill rows equal decode steps bitwise.
+// Prefill: units of up to 8 consecutive queries and one KV head, each run by
+// one task: K rows widened to f32 once and dotted with every query row of the
+// block, softmax per row over its own visible keys (p = 0 elsewhere), then
+// P V in 2N-channel slices with keys widened once per 256-key chunk.
+// Decode (few queries): the same arithmetic in three parallel phases (scores
+// over key chunks, softmax per row, P V over channel slices).
+// Every (query, head) result goes through the same Dot / SoftmaxRowF16 /
+// PVAccumulate sequence in key order on both paths (a key outside a query's
+// range adds fma(0, v, acc) == acc), so results do not depend on T, the
+// blocking or the thread count, and prefill rows equal decode steps bitwise.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -35,7 +34,6 @@
 namespace sov::kernels::attn_f16 {
 
 inline constexpr int64_t kChunk = 256;                   // key positions per score task
-inline constexpr int64_t kScoreBudget = int64_t{1} << 21;  // floats of scores per group
 
 struct Unit {
   int64_t t = 0, kvh = 0;
@@ -52,26 +50,34 @@ namespace hn = hwy::HWY_NAMESPACE;
 using attn_f16::kChunk;
 using attn_f16::Unit;
 
-// s[g * n + (j - u.k_lo)] for keys j in [j0, j1) of unit u; q16 holds the
-// unit's G rounded query rows (d floats each).
-HWY_INLINE void ScoreKeys(const AttentionParams& p, const Unit& u, const float* q16, int64_t j0,
-                          int64_t j1, float* s) {
+// Shared arithmetic: both the decode path and the blocked prefill path call
+// these, so one (query, head) gets the same bits whichever path runs it.
+
+// q . k over d floats: lane-wise MulAdd, SumOfLanes, fma tail.
+HWY_INLINE float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t d) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t d = p.head_dim, G = p.n_q_heads / p.n_kv_heads;
-  for (int64_t j = j0; j < j1; ++j) {
-    const auto* k = reinterpret_cast<const hwy::float16_t*>(
-        p.k_cache_f16 + (j % p.cache_rows) * p.ld_kv + u.kvh * d);
-    for (int64_t g = 0; g < G; ++g) {
-      const float* qg = q16 + g * d;
-      auto acc = hn::Zero(df);
-      int64_t i = 0;
-      for (; i + N <= d; i += N) acc = hn::MulAdd(hn::LoadU(df, qg + i), LoadWeights(df, k + i), acc);
-      float dot = hn::GetLane(hn::SumOfLanes(df, acc));
-      for (; i < d; ++i) dot += qg[i] * F16ToF32(k[i].bits);
-      s[g * u.n + (j - u.k_lo)] = dot;
-    }
-  }
+  auto acc = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= d; i += N) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  float dot = hn::GetLane(hn::SumOfLanes(df, acc));
+  for (; i < d; ++i) dot = std::fma(a[i], b[i], dot);
+  return dot;
+}
+
+// Exact fp16 -> f32 widening of n values.
+HWY_INLINE void Widen(const uint16_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(LoadWeights(df, h + i), df, dst + i);
+  for (; i < n; ++i) dst[i] = Fp16ToFp32(src[i]);
+}
+
+// q16 = f16(scale * q) for n values.
+HWY_INLINE void RoundQuery(const float* q, int64_t n, float scale, float* q16) {
+  for (int64_t i = 0; i < n; ++i) q16[i] = Fp16ToFp32(Fp32ToFp16(q[i] * scale));
 }
 
 // p = f16(exp(s - max) * f32(1 / sum)) over one row of n scores, in place.
@@ -90,126 +96,196 @@ HWY_INLINE void SoftmaxRowF16(float* s, int64_t n) {
   for (j = 0; j < n; ++j) s[j] = Fp16ToFp32(Fp32ToFp16(s[j] * inv));
 }
 
-// out[g][i0 .. i0 + NV*N) = sum_j p[g][j] v16_j[...] for all G heads, NG at a time.
-template <size_t NG, size_t NV>
-HWY_INLINE void PVSlice(const AttentionParams& p, const Unit& u, const float* probs, int64_t g0,
-                        int64_t i0, float* out_row, int64_t d) {
+// acc[r][0 .. 2N) += sum_j probs[r][j] * v[j][0 .. 2N) for NR rows, keys in
+// order; v rows are `vstride` floats apart, probs rows `pstride` apart.
+template <size_t NR>
+HWY_INLINE void PVAccumulate(const float* HWY_RESTRICT probs, int64_t pstride,
+                             const float* HWY_RESTRICT v, int64_t vstride, int64_t n,
+                             float* HWY_RESTRICT acc, int64_t astride) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
-  hn::Vec<decltype(df)> a[NG][NV];
-  for (size_t g = 0; g < NG; ++g)
-    for (size_t v = 0; v < NV; ++v) a[g][v] = hn::Zero(df);
-  for (int64_t j = 0; j < u.n; ++j) {
-    const auto* vr = reinterpret_cast<const hwy::float16_t*>(
-        p.v_cache_f16 + ((u.k_lo + j) % p.cache_rows) * p.ld_kv + u.kvh * d + i0);
-    hn::Vec<decltype(df)> vv[NV];
-    for (size_t v = 0; v < NV; ++v) vv[v] = LoadWeights(df, vr + v * N);
-    for (size_t g = 0; g < NG; ++g) {
-      const auto pb = hn::Set(df, probs[(g0 + static_cast<int64_t>(g)) * u.n + j]);
-      for (size_t v = 0; v < NV; ++v) a[g][v] = hn::MulAdd(pb, vv[v], a[g][v]);
+  hn::Vec<decltype(df)> a[NR][2];
+  for (size_t r = 0; r < NR; ++r) {
+    a[r][0] = hn::LoadU(df, acc + r * astride);
+    a[r][1] = hn::LoadU(df, acc + r * astride + N);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const auto v0 = hn::LoadU(df, v + j * vstride), v1 = hn::LoadU(df, v + j * vstride + N);
+    for (size_t r = 0; r < NR; ++r) {
+      const auto pb = hn::Set(df, probs[r * pstride + j]);
+      a[r][0] = hn::MulAdd(pb, v0, a[r][0]);
+      a[r][1] = hn::MulAdd(pb, v1, a[r][1]);
     }
   }
-  for (size_t g = 0; g < NG; ++g)
-    for (size_t v = 0; v < NV; ++v)
-      hn::StoreU(a[g][v], df, out_row + (g0 + static_cast<int64_t>(g)) * d + i0 + v * N);
+  for (size_t r = 0; r < NR; ++r) {
+    hn::StoreU(a[r][0], df, acc + r * astride);
+    hn::StoreU(a[r][1], df, acc + r * astride + N);
+  }
 }
 
-template <size_t NV>
-HWY_INLINE void PVHeads(const AttentionParams& p, const Unit& u, const float* probs, int64_t G,
-                        int64_t i0, float* out_row, int64_t d) {
-  int64_t g = 0;
-  for (; g + 4 <= G; g += 4) PVSlice<4, NV>(p, u, probs, g, i0, out_row, d);
-  for (; g < G; ++g) PVSlice<1, NV>(p, u, probs, g, i0, out_row, d);
+inline const uint16_t* CacheRow(const AttentionParams& p, const uint16_t* cache, int64_t pos,
+                                int64_t kvh) {
+  return cache + (pos % p.cache_rows) * p.ld_kv + kvh * p.head_dim;
+}
+
+// out rows (R rows, `ostride` apart, d channels) = probs (R x n, keys
+// k0 .. k0 + n - 1) times V, slices of 2N channels, keys in chunks of kChunk
+// widened once per chunk and slice.
+inline void PVRows(const AttentionParams& p, int64_t kvh, int64_t k0, int64_t n,
+                   const float* probs, int64_t pstride, int64_t R, float* out, int64_t ostride) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t d = p.head_dim, S = 2 * N;
+  thread_local std::vector<float> vbuf, acc;
+  vbuf.resize(static_cast<size_t>(kChunk * S));
+  acc.resize(static_cast<size_t>(R * S));
+  for (int64_t i0 = 0; i0 + S <= d; i0 += S) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+      const int64_t cn = std::min(kChunk, n - c0);
+      for (int64_t j = 0; j < cn; ++j) {
+        Widen(CacheRow(p, p.v_cache_f16, k0 + c0 + j, kvh) + i0, S, vbuf.data() + j * S);
+      }
+      int64_t r = 0;
+      for (; r + 4 <= R; r += 4)
+        PVAccumulate<4>(probs + r * pstride + c0, pstride, vbuf.data(), S, cn, acc.data() + r * S, S);
+      for (; r < R; ++r)
+        PVAccumulate<1>(probs + r * pstride + c0, pstride, vbuf.data(), S, cn, acc.data() + r * S, S);
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      std::copy(acc.data() + r * S, acc.data() + (r + 1) * S, out + r * ostride + i0);
+    }
+  }
+  for (int64_t i = d - d % S; i < d; ++i) {
+    for (int64_t r = 0; r < R; ++r) {
+      float a = 0.0f;
+      for (int64_t j = 0; j < n; ++j) {
+        a = std::fma(probs[r * pstride + j],
+                     Fp16ToFp32(CacheRow(p, p.v_cache_f16, k0 + j, kvh)[i]), a);
+      }
+      out[r * ostride + i] = a;
+    }
+  }
+}
+
+// Prefill: a unit is (block of up to kQueryBlock queries, KV head), run whole
+// by one task over the union of its queries' key ranges. A key outside one
+// query's range gets probability exactly 0, and fma(0, v, acc) == acc, so
+// every row equals what the decode path computes for that query alone.
+inline constexpr int64_t kQueryBlock = 8;
+
+inline void BlockUnit(const AttentionParams& p, const float* q, int64_t ldq, int64_t t0,
+                      int64_t B, int64_t kvh, float* out, int64_t ldo) {
+  const int64_t d = p.head_dim, G = p.n_q_heads / p.n_kv_heads, R = B * G;
+  auto first_key = [&](int64_t qp) {
+    return p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
+  };
+  const int64_t k0 = first_key(p.pos0 + t0);
+  const int64_t n = p.pos0 + t0 + B - k0;
+  thread_local std::vector<float> q16, kbuf, scores;
+  q16.resize(static_cast<size_t>(R * d));
+  kbuf.resize(static_cast<size_t>(d));
+  scores.resize(static_cast<size_t>(R * n));
+  for (int64_t t = 0; t < B; ++t) {
+    RoundQuery(q + (t0 + t) * ldq + kvh * G * d, G * d, p.scale, q16.data() + t * G * d);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    Widen(CacheRow(p, p.k_cache_f16, k0 + j, kvh), d, kbuf.data());
+    for (int64_t r = 0; r < R; ++r) scores[r * n + j] = Dot(q16.data() + r * d, kbuf.data(), d);
+  }
+  for (int64_t t = 0; t < B; ++t) {
+    const int64_t qp = p.pos0 + t0 + t;
+    const int64_t lo = first_key(qp) - k0, hi = qp - k0 + 1;
+    for (int64_t g = 0; g < G; ++g) {
+      float* s = scores.data() + (t * G + g) * n;
+      SoftmaxRowF16(s + lo, hi - lo);
+      std::fill(s, s + lo, 0.0f);
+      std::fill(s + hi, s + n, 0.0f);
+    }
+  }
+  // Output rows t*G + g live at out + (t0 + t) * ldo + (kvh * G + g) * d.
+  for (int64_t t = 0; t < B; ++t) {
+    PVRows(p, kvh, k0, n, scores.data() + t * G * n, n, G, out + (t0 + t) * ldo + kvh * G * d, d);
+  }
 }
 
 void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, float* out,
                       int64_t ldo) {
+  const int64_t d = p.head_dim, G = p.n_q_heads / p.n_kv_heads;
+  const int64_t n_blocks = (p.T + kQueryBlock - 1) / kQueryBlock;
+  if (n_blocks * p.n_kv_heads >= 4) {
+    ParallelFor(n_blocks * p.n_kv_heads, 1, [&](int64_t a, int64_t b) {
+      for (int64_t u = a; u < b; ++u) {
+        const int64_t t0 = (u / p.n_kv_heads) * kQueryBlock;
+        BlockUnit(p, q, ldq, t0, std::min(kQueryBlock, p.T - t0), u % p.n_kv_heads, out, ldo);
+      }
+    });
+    return;
+  }
+
+  // Decode (few queries): a unit is (query, KV head); scores over key chunks,
+  // softmax per row and P V over channel slices each spread over threads.
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t d = p.head_dim, G = p.n_q_heads / p.n_kv_heads;
-  const int64_t slice = 2 * N;  // channels per P V task
-  const int64_t n_slices = (d + slice - 1) / slice;
-
+  const int64_t S = 2 * N;
   std::vector<Unit> units;
-  std::vector<float> scores;
-  int64_t next = 0;  // first unit (t * n_kv_heads + kvh) not yet processed
-  const int64_t total_units = p.T * p.n_kv_heads;
-  while (next < total_units) {
-    // A group: units from `next` while the scores fit the budget (always >= 1).
-    units.clear();
-    int64_t floats = 0;
-    for (; next < total_units; ++next) {
-      Unit u;
-      u.t = next / p.n_kv_heads;
-      u.kvh = next % p.n_kv_heads;
-      const int64_t qp = p.pos0 + u.t;
-      u.k_lo = p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
-      u.n = qp - u.k_lo + 1;
-      if (!units.empty() && floats + G * u.n > attn_f16::kScoreBudget) break;
-      u.off = floats;
-      floats += G * u.n;
-      units.push_back(u);
-    }
-    scores.resize(static_cast<size_t>(floats));
-
-    // 1. Scores: (unit, chunk aligned to absolute positions) tasks.
-    std::vector<int64_t> first(units.size() + 1, 0);
-    for (size_t i = 0; i < units.size(); ++i) {
-      const Unit& u = units[i];
-      first[i + 1] = first[i] + (u.k_lo + u.n - 1) / kChunk - u.k_lo / kChunk + 1;
-    }
-    ParallelFor(first.back(), 1, [&](int64_t a, int64_t b) {
-      thread_local std::vector<float> q16;
-      q16.resize(static_cast<size_t>(G * d));
-      int64_t loaded = -1;
-      for (int64_t task = a; task < b; ++task) {
-        const size_t ui = std::upper_bound(first.begin(), first.end(), task) - first.begin() - 1;
-        const Unit& u = units[ui];
-        if (loaded != static_cast<int64_t>(ui)) {
-          const float* qrow = q + u.t * ldq + u.kvh * G * d;
-          for (int64_t i = 0; i < G * d; ++i) q16[i] = Fp16ToFp32(Fp32ToFp16(qrow[i] * p.scale));
-          loaded = static_cast<int64_t>(ui);
-        }
-        const int64_t c = u.k_lo / kChunk + (task - first[ui]);
-        const int64_t j0 = std::max(u.k_lo, c * kChunk);
-        const int64_t j1 = std::min(u.k_lo + u.n, (c + 1) * kChunk);
-        ScoreKeys(p, u, q16.data(), j0, j1, scores.data() + u.off);
-      }
-    });
-    // 2. Softmax per (unit, head).
-    const int64_t rows = static_cast<int64_t>(units.size()) * G;
-    ParallelFor(rows, 4, [&](int64_t a, int64_t b) {
-      for (int64_t r = a; r < b; ++r) {
-        const Unit& u = units[r / G];
-        SoftmaxRowF16(scores.data() + u.off + (r % G) * u.n, u.n);
-      }
-    });
-    // 3. P V: (unit, channel slice) tasks; every head of the unit at once.
-    ParallelFor(static_cast<int64_t>(units.size()) * n_slices, 1, [&](int64_t a, int64_t b) {
-      for (int64_t task = a; task < b; ++task) {
-        const Unit& u = units[task / n_slices];
-        const int64_t i0 = (task % n_slices) * slice;
-        const float* probs = scores.data() + u.off;
-        float* orow = out + u.t * ldo + u.kvh * G * d;  // G heads, d apart
-        if (i0 + slice <= d) {
-          PVHeads<2>(p, u, probs, G, i0, orow, d);
-        } else {
-          // Tail channels: scalar, same key order.
-          for (int64_t g = 0; g < G; ++g) {
-            for (int64_t i = i0; i < d; ++i) {
-              float acc = 0.0f;
-              for (int64_t j = 0; j < u.n; ++j) {
-                const uint16_t v =
-                    p.v_cache_f16[((u.k_lo + j) % p.cache_rows) * p.ld_kv + u.kvh * d + i];
-                acc += probs[g * u.n + j] * Fp16ToFp32(v);
-              }
-              orow[g * d + i] = acc;
-            }
-          }
-        }
-      }
-    });
+  int64_t floats = 0;
+  for (int64_t i = 0; i < p.T * p.n_kv_heads; ++i) {
+    Unit u;
+    u.t = i / p.n_kv_heads;
+    u.kvh = i % p.n_kv_heads;
+    const int64_t qp = p.pos0 + u.t;
+    u.k_lo = p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
+    u.n = qp - u.k_lo + 1;
+    u.off = floats;
+    floats += G * u.n;
+    units.push_back(u);
   }
+  std::vector<float> scores(static_cast<size_t>(floats));
+  std::vector<int64_t> first(units.size() + 1, 0);
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Unit& u = units[i];
+    first[i + 1] = first[i] + (u.k_lo + u.n - 1) / kChunk - u.k_lo / kChunk + 1;
+  }
+  ParallelFor(first.back(), 1, [&](int64_t a, int64_t b) {
+    thread_local std::vector<float> q16, kbuf;
+    q16.resize(static_cast<size_t>(G * d));
+    kbuf.resize(static_cast<size_t>(d));
+    for (int64_t task = a; task < b; ++task) {
+      const size_t ui = std::upper_bound(first.begin(), first.end(), task) - first.begin() - 1;
+      const Unit& u = units[ui];
+      RoundQuery(q + u.t * ldq + u.kvh * G * d, G * d, p.scale, q16.data());
+      const int64_t c = u.k_lo / kChunk + (task - first[ui]);
+      const int64_t j0 = std::max(u.k_lo, c * kChunk);
+      const int64_t j1 = std::min(u.k_lo + u.n, (c + 1) * kChunk);
+      for (int64_t j = j0; j < j1; ++j) {
+        Widen(CacheRow(p, p.k_cache_f16, j, u.kvh), d, kbuf.data());
+        for (int64_t g = 0; g < G; ++g) {
+          scores[u.off + g * u.n + (j - u.k_lo)] = Dot(q16.data() + g * d, kbuf.data(), d);
+        }
+      }
+    }
+  });
+  ParallelFor(static_cast<int64_t>(units.size()) * G, 4, [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r) {
+      const Unit& u = units[r / G];
+      SoftmaxRowF16(scores.data() + u.off + (r % G) * u.n, u.n);
+    }
+  });
+  // P V: tasks (unit, 2N-channel slice); PVRows on a one-slice view of the head.
+  const int64_t n_slices = (d + S - 1) / S;
+  ParallelFor(static_cast<int64_t>(units.size()) * n_slices, 1, [&](int64_t a, int64_t b) {
+    for (int64_t task = a; task < b; ++task) {
+      const Unit& u = units[task / n_slices];
+      const int64_t i0 = (task % n_slices) * S;
+      AttentionParams ps = p;
+      ps.head_dim = std::min(S, d - i0);
+      // Shift the cache base so channel i0 of this head is channel 0 of the view.
+      ps.v_cache_f16 = p.v_cache_f16 + i0 + u.kvh * d - u.kvh * ps.head_dim;
+      PVRows(ps, u.kvh, u.k_lo, u.n, scores.data() + u.off, u.n, G,
+             out + u.t * ldo + u.kvh * G * d + i0, d);
+    }
+  });
 }
 
 }  // namespace sov::kernels::HWY_NAMESPACE
