@@ -22,7 +22,10 @@
 namespace sov::kernels {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                            DType::kQ8_0, DType::kQ4_0, DType::kQ5_0};
+
+bool IsKQuant(DType t) { return BlockSize(t) == kQK_K; }
 
 struct QMatrix {
   std::vector<uint8_t> bytes;
@@ -40,7 +43,7 @@ QMatrix Quantized(DType t, int64_t rows, int64_t cols, uint64_t seed) {
 }
 
 // Every byte random (all quants, 6-bit scales and mins, Q6_K's int8 scales
-// incl. -128), super-block scales from subnormal to 65504 and negative.
+// incl. -128, Q8_0's -128), block scales from subnormal to 65504 and negative.
 QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
   QMatrix m;
   const size_t rb = RowBytes(t, cols);
@@ -48,14 +51,14 @@ QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (uint8_t& b : m.bytes) b = static_cast<uint8_t>(rng());
   const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x2E66, 0x3C00, 0x7BFF, 0xFBFF, 0x0000};
-  const size_t bb = RowBytes(t, kQK_K);
+  const size_t bb = RowBytes(t, BlockSize(t));
   for (size_t off = 0; off < m.bytes.size(); off += bb) {
     uint16_t d = kScales[rng() % 8], dmin = kScales[rng() % 8];
     if (t == DType::kQ6_K) {
       std::memcpy(m.bytes.data() + off + offsetof(BlockQ6_K, d), &d, 2);
     } else {
       std::memcpy(m.bytes.data() + off, &d, 2);
-      std::memcpy(m.bytes.data() + off + 2, &dmin, 2);
+      if (IsKQuant(t)) std::memcpy(m.bytes.data() + off + 2, &dmin, 2);
     }
   }
   m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
@@ -97,9 +100,10 @@ void ExpectBitwise(const std::vector<float>& a, const std::vector<float>& b, int
 std::vector<float> RunQGemm(const std::vector<float>& x, int64_t T, const WeightView& w,
                             int64_t ldy) {
   const int64_t K = w.cols;
-  const size_t arow = RowBytes(DType::kQ8_K, K);
+  const auto f = IsKQuant(w.dtype) ? internal::ActFormat::kQ8_K : internal::ActFormat::kQ8_0;
+  const size_t arow = internal::ActRowBytes(f, K);
   std::vector<uint8_t> act(arow * T);
-  EXPECT_TRUE(QuantizeRows(DType::kQ8_K, x.data(), T, K, nullptr, act.data()).ok());
+  for (int64_t t = 0; t < T; ++t) internal::QuantizeActRow(f, x.data() + t * K, K, act.data() + arow * t);
   std::vector<float> y(T * ldy, -7.0f);
   internal::QGemm(act.data(), arow, T, w, y.data(), ldy);
   return y;
@@ -115,9 +119,9 @@ class QGemmTest : public ::testing::Test {
   void TearDown() override { internal::SetQMatMulVnniEnabled(true); }
 };
 
-TEST_F(QGemmTest, SupportsTheKQuantsOnlyWhileVnniIsOn) {
+TEST_F(QGemmTest, SupportsItsTypesOnlyWhileVnniIsOn) {
   for (DType t : kTypes) EXPECT_TRUE(internal::QGemmSupports(t)) << Name(t);
-  EXPECT_FALSE(internal::QGemmSupports(DType::kQ8_0));
+  EXPECT_FALSE(internal::QGemmSupports(DType::kQ4_1));
   EXPECT_FALSE(internal::QGemmSupports(DType::kF32));
   internal::SetQMatMulVnniEnabled(false);
   EXPECT_FALSE(internal::QGemmSupports(DType::kQ4_K));
@@ -130,7 +134,9 @@ TEST_F(QGemmTest, BitwiseEqualsReference) {
   for (DType t : kTypes) {
     for (int64_t T : {1, 3, 4, 5, 8, 9, 16, 17, 64, 100}) {
       for (int64_t N : {7, 33}) {
-        const int64_t K = T % 2 ? 1536 : 2048;
+        // The 32-element types also get K = 640 and 1056 (8-block groups
+        // with 4 and 1 blocks left over).
+        const int64_t K = IsKQuant(t) ? (T % 2 ? 1536 : 2048) : (T % 2 ? 1056 : 640);
         for (bool random_blocks : {false, true}) {
           SCOPED_TRACE(testing::Message() << Name(t) << " T=" << T << " N=" << N << " K=" << K
                                           << " random_blocks=" << random_blocks);

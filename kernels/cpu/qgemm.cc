@@ -1,6 +1,6 @@
-// Prefill GEMM for Q4_K / Q5_K / Q6_K on AVX512-VNNI (see qgemm.h). Highway
-// 1.0.3 has no op for vpdpbusd / vpdpwssd, hence intrinsics, behind the same
-// runtime CPU check as qmatmul.cc's VNNI kernels.
+// Prefill GEMM for Q4_K / Q5_K / Q6_K and Q8_0 / Q4_0 / Q5_0 on AVX512-VNNI
+// (see qgemm.h). Highway 1.0.3 has no op for vpdpbusd / vpdpwssd, hence
+// intrinsics, behind the same runtime CPU check as qmatmul.cc's VNNI kernels.
 //
 // Why the results equal qmatmul.h's contract bitwise:
 //  * Integers: per output and block, sumi / summ are sums of exact integer
@@ -52,7 +52,19 @@ constexpr int kK45Scales = 64, kK45Mins = 72, kK45D = 80, kK45Dmin = 81, kK45Vec
 // bsums[2p], bsums[2p+1]); fp32 d.
 constexpr int kQ6Scales = 64, kQ6Corr = 80, kQ6D = 88, kQ6Vecs = 89;
 
-int VecsPerBlock(DType t) { return t == DType::kQ6_K ? kQ6Vecs : kK45Vecs; }
+// Q8_0 / Q4_0 / Q5_0 (32-element blocks, Q8_0 activations): a unit is a group
+// of 8 blocks, the 64 quant vectors (block b of the group: vectors 8b..8b+7)
+// stored unsigned (u = q + 128, the nibble, the nibble | fifth bit), then 8
+// vectors of fp32 d. The signed value is u - kOffset; the -kOffset * sum(a)
+// comes from the activation row's qsum table.
+constexpr int kQ8GroupBlocks = 8, kQ8D = 64, kQ8Vecs = 72;
+
+bool IsQ8Family(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ5_0; }
+
+int VecsPerUnit(DType t) {
+  if (IsQ8Family(t)) return kQ8Vecs;
+  return t == DType::kQ6_K ? kQ6Vecs : kK45Vecs;
+}
 
 inline int32_t LoadI32(const void* p) {
   int32_t v;
@@ -176,11 +188,11 @@ inline void ScalesQ6K(const BlockQ6_K& x, int r, uint8_t* blk) {
   SetLane(blk, kQ6D, r, Fp16ToFp32(x.d));
 }
 
-// Rows n0 .. n0 + rows - 1 of w into `dst` (nb blocks of VecsPerBlock vectors);
+// Rows n0 .. n0 + rows - 1 of w into `dst` (nb blocks of VecsPerUnit vectors);
 // lanes of missing rows (the last panel) are zero and never stored.
 SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t nb,
                              uint8_t* dst) {
-  const int vecs = VecsPerBlock(w.dtype);
+  const int vecs = VecsPerUnit(w.dtype);
   const size_t bsz = RowBytes(w.dtype, kQK_K);
   alignas(64) uint8_t tile[kPanel * kQK_K];
   if (rows < kPanel) {
@@ -218,6 +230,60 @@ SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t 
   }
 }
 
+// 32 quants of one Q8_0 / Q4_0 / Q5_0 block, unsigned, in element order.
+SOV_VNNI512 inline void DecodeQ8Family(DType t, const uint8_t* xb, uint8_t* out) {
+  __m256i u;
+  if (t == DType::kQ8_0) {
+    const auto& x = *reinterpret_cast<const BlockQ8_0*>(xb);
+    u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)),
+                         _mm256_set1_epi8(static_cast<char>(0x80)));
+  } else {
+    // Element j: low nibble of qs[j], element j + 16: its high nibble;
+    // Q5_0 adds bit j of qh as the fifth bit.
+    const uint8_t* qs = t == DType::kQ4_0 ? reinterpret_cast<const BlockQ4_0*>(xb)->qs
+                                          : reinterpret_cast<const BlockQ5_0*>(xb)->qs;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    if (t == DType::kQ5_0) {
+      const __mmask32 qh = LoadI32(reinterpret_cast<const BlockQ5_0*>(xb)->qh);
+      u = _mm256_or_si256(u, _mm256_maskz_set1_epi8(qh, 0x10));
+    }
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), u);
+}
+
+// Rows n0 .. n0 + rows - 1 of a Q8_0 / Q4_0 / Q5_0 matrix (nb blocks) into
+// ceil(nb / 8) groups of kQ8Vecs vectors; blocks past nb and missing rows are
+// zero (the tiles never read the former, never store the latter).
+SOV_VNNI512 void UnpackPanelQ8(const WeightView& w, int64_t n0, int rows, int64_t nb,
+                               uint8_t* dst) {
+  const size_t bsz = RowBytes(w.dtype, kQK);
+  const int64_t groups = (nb + kQ8GroupBlocks - 1) / kQ8GroupBlocks;
+  alignas(64) uint8_t tile[kPanel * kQK_K];
+  if (rows < kPanel || nb % kQ8GroupBlocks != 0) {
+    std::memset(dst, 0, static_cast<size_t>(groups) * kQ8Vecs * 64);
+    std::memset(tile, 0, sizeof(tile));
+  }
+  for (int64_t g = 0; g < groups; ++g) {
+    uint8_t* grp = dst + static_cast<size_t>(g) * kQ8Vecs * 64;
+    const int blocks = static_cast<int>(std::min<int64_t>(kQ8GroupBlocks, nb - g * kQ8GroupBlocks));
+    if (blocks < kQ8GroupBlocks) std::memset(tile, 0, sizeof(tile));
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* row = w.row(n0 + r) + bsz * kQ8GroupBlocks * g;
+      for (int b = 0; b < blocks; ++b) {
+        const uint8_t* xb = row + bsz * b;
+        DecodeQ8Family(w.dtype, xb, tile + kQK_K * r + kQK * b);
+        uint16_t d;
+        std::memcpy(&d, xb, 2);  // every block of the family starts with fp16 d
+        SetLane(grp, kQ8D + b, r, Fp16ToFp32(d));
+      }
+    }
+    for (int c = 0; c < 4; ++c)
+      Transpose16x16(tile + 64 * c, reinterpret_cast<__m512i*>(grp) + 16 * c);
+  }
+}
+
 // ---- register tiles: 16 rows x NT tokens --------------------------------------------
 
 SOV_VNNI512 inline __m512 Materialize512(__m512 v) {
@@ -226,17 +292,6 @@ SOV_VNNI512 inline __m512 Materialize512(__m512 v) {
 }
 
 SOV_VNNI512 inline __m512i Bcast(const void* p) { return _mm512_set1_epi32(LoadI32(p)); }
-
-// acc += vpdpbusd(w, 4 activation bytes at p broadcast): the broadcast rides
-// in the instruction ({1to16} memory operand), which GCC 12 does not form
-// from the intrinsics; one instruction per 64 MACs instead of two.
-using AliasI32 = int32_t __attribute__((may_alias));
-SOV_VNNI512 inline __m512i DpbusdBcast(__m512i acc, __m512i w, const int8_t* p) {
-  asm("vpdpbusd %2%{1to16%}, %1, %0"
-      : "+v"(acc)
-      : "v"(w), "m"(*reinterpret_cast<const AliasI32*>(p)));
-  return acc;
-}
 
 // Q4_K / Q5_K: per block, sumi = sum_j sc_j * (vpdpbusd over sub-block j),
 // summ by vpdpwssd on the bsums; then CombineBlockKF per lane.
@@ -325,16 +380,65 @@ SOV_VNNI512 void TileQ6K(const uint8_t* panel, int64_t nb, const uint8_t* act, s
   for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + ldy * t, mask, acc[t]);
 }
 
+// Q8_0 / Q4_0 / Q5_0: per block, sumi = vpdpbusd over the 32 u's - kOffset *
+// qsum (|sumi| <= 32 * 255 * 128 + 128 * 32 * 128, exact), then
+// CombineBlockQ8_0 per lane with the activation row's widened d table.
+template <int NT, int kOffset>
+SOV_VNNI512 void TileQ8(const uint8_t* panel, int64_t nb, const uint8_t* act, size_t arow,
+                        float* y, int64_t ldy, __mmask16 mask) {
+  const size_t tables = ActTablesOffset(sizeof(BlockQ8_0), nb);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto* grp =
+        reinterpret_cast<const __m512i*>(panel) + (i / kQ8GroupBlocks) * kQ8Vecs;
+    const __m512i* wb = grp + (i % kQ8GroupBlocks) * 8;
+    const uint8_t* a[NT];
+    for (int t = 0; t < NT; ++t) a[t] = act + arow * t;
+    __m512i p[NT];
+    for (int t = 0; t < NT; ++t) p[t] = _mm512_setzero_si512();
+    for (int k = 0; k < 8; ++k) {
+      const __m512i q = _mm512_load_si512(wb + k);
+      for (int t = 0; t < NT; ++t)
+        p[t] = _mm512_dpbusd_epi32(
+            p[t], q, Bcast(a[t] + sizeof(BlockQ8_0) * i + offsetof(BlockQ8_0, qs) + 4 * k));
+    }
+    const __m512 xd = _mm512_load_ps(grp + kQ8D + i % kQ8GroupBlocks);
+    for (int t = 0; t < NT; ++t) {
+      const int32_t qsum = LoadI32(a[t] + tables + 4 * (nb + i));
+      float ad;
+      std::memcpy(&ad, a[t] + tables + 4 * i, 4);
+      const __m512i sumi = _mm512_sub_epi32(p[t], _mm512_set1_epi32(kOffset * qsum));
+      const __m512 d = _mm512_mul_ps(xd, _mm512_set1_ps(ad));
+      const __m512 pos = Materialize512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi)));
+      acc[t] = _mm512_add_ps(acc[t], pos);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + ldy * t, mask, acc[t]);
+}
+
 using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, size_t, float*, int64_t,
                         __mmask16);
 
 template <int NT>
-struct K45 {
+struct K45Tile {
   static constexpr TileFn fn = TileK45<NT>;
 };
 template <int NT>
-struct Q6 {
+struct Q6Tile {
   static constexpr TileFn fn = TileQ6K<NT>;
+};
+template <int NT>
+struct Q8_0Tile {
+  static constexpr TileFn fn = TileQ8<NT, 128>;
+};
+template <int NT>
+struct Q4_0Tile {
+  static constexpr TileFn fn = TileQ8<NT, 8>;
+};
+template <int NT>
+struct Q5_0Tile {
+  static constexpr TileFn fn = TileQ8<NT, 16>;
 };
 
 // Tile functions for 1..kMaxTile tokens (index nt - 1).
@@ -398,20 +502,42 @@ class NextPanelPrefetch {
 }  // namespace
 
 bool QGemmSupports(DType t) {
-  return (t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K) && CpuHasVnni512() &&
-         QMatMulVnniActive();
+  const bool type = t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K || IsQ8Family(t);
+  return type && CpuHasVnni512() && QMatMulVnniActive();
 }
 
 void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y,
            int64_t ldy) {
   SOV_CHECK(QGemmSupports(w.dtype)) << "QGemm: " << Name(w.dtype) << " not supported here";
-  SOV_CHECK(w.cols % kQK_K == 0) << "QGemm: " << w.cols << " columns of " << Name(w.dtype)
-                                 << " are not a multiple of " << kQK_K;
-  static constexpr std::array<TileFn, kMaxTile> kK45Tiles = Tiles<K45>();
-  static constexpr std::array<TileFn, kMaxTile> kQ6Tiles = Tiles<Q6>();
-  const auto& tiles = w.dtype == DType::kQ6_K ? kQ6Tiles : kK45Tiles;
-  const int64_t N = w.rows, nb = w.cols / kQK_K;
-  const size_t panel_bytes = static_cast<size_t>(nb) * VecsPerBlock(w.dtype) * 64;
+  const bool q8 = IsQ8Family(w.dtype);
+  const int64_t bs = q8 ? kQK : kQK_K;
+  SOV_CHECK(w.cols % bs == 0) << "QGemm: " << w.cols << " columns of " << Name(w.dtype)
+                              << " are not a multiple of " << bs;
+  static constexpr std::array<TileFn, kMaxTile> kK45Tiles = Tiles<K45Tile>();
+  static constexpr std::array<TileFn, kMaxTile> kQ6Tiles = Tiles<Q6Tile>();
+  static constexpr std::array<TileFn, kMaxTile> kQ8_0Tiles = Tiles<Q8_0Tile>();
+  static constexpr std::array<TileFn, kMaxTile> kQ4_0Tiles = Tiles<Q4_0Tile>();
+  static constexpr std::array<TileFn, kMaxTile> kQ5_0Tiles = Tiles<Q5_0Tile>();
+  const std::array<TileFn, kMaxTile>* tiles = &kK45Tiles;
+  switch (w.dtype) {
+    case DType::kQ6_K:
+      tiles = &kQ6Tiles;
+      break;
+    case DType::kQ8_0:
+      tiles = &kQ8_0Tiles;
+      break;
+    case DType::kQ4_0:
+      tiles = &kQ4_0Tiles;
+      break;
+    case DType::kQ5_0:
+      tiles = &kQ5_0Tiles;
+      break;
+    default:
+      break;
+  }
+  const int64_t N = w.rows, nb = w.cols / bs;
+  const int64_t units = q8 ? (nb + kQ8GroupBlocks - 1) / kQ8GroupBlocks : nb;
+  const size_t panel_bytes = static_cast<size_t>(units) * VecsPerUnit(w.dtype) * 64;
   const int64_t panels = (N + kPanel - 1) / kPanel;
   // One panel per task: each output is computed by one tile call in the
   // contract's block order, so the split cannot change results.
@@ -420,12 +546,16 @@ void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, floa
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n0 = p * kPanel;
       const int rows = static_cast<int>(std::min<int64_t>(kPanel, N - n0));
-      UnpackPanel(w, n0, rows, nb, panel);
+      if (q8) {
+        UnpackPanelQ8(w, n0, rows, nb, panel);
+      } else {
+        UnpackPanel(w, n0, rows, nb, panel);
+      }
       const auto mask = static_cast<__mmask16>((1u << rows) - 1);
       NextPanelPrefetch prefetch(w, n0 + kPanel, (T + kMaxTile - 1) / kMaxTile);
       for (int64_t t0 = 0; t0 < T; t0 += kMaxTile) {
         const int nt = static_cast<int>(std::min<int64_t>(kMaxTile, T - t0));
-        tiles[nt - 1](panel, nb, act + arow * t0, arow, y + ldy * t0 + n0, ldy, mask);
+        (*tiles)[nt - 1](panel, nb, act + arow * t0, arow, y + ldy * t0 + n0, ldy, mask);
         prefetch.Slice();
       }
     }

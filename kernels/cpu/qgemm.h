@@ -1,7 +1,8 @@
-// Many-token (prefill) GEMM for K-quant weights on AVX512-VNNI, with the
-// numerics of qmatmul.h: the same exact per-block integers and the same
-// sequential float combination per output, so y is bitwise what QMatMul's
-// row dots (and ref::QuantMatMul) give, for any T and thread count.
+// Many-token (prefill) GEMM for Q4_K / Q5_K / Q6_K and Q8_0 / Q4_0 / Q5_0
+// weights on AVX512-VNNI, with the numerics of qmatmul.h: the same exact
+// per-block integers and the same sequential float combination per output,
+// so y is bitwise what QMatMul's row dots (and ref::QuantMatMul) give, for
+// any T and thread count.
 //
 // Shape of the kernel: 16 weight rows form a panel, unpacked once per call
 // into a scratch where one 64-byte vector holds 4 consecutive k for the 16
@@ -30,7 +31,8 @@ bool QGemmSupports(DType t);
 
 // y[t * ldy + n] = dot(row n of w, activation row t) for t < T, n < w.rows.
 // `act` holds T activation rows already quantized as qmatmul.h step 1 says
-// (Q8_K for the K-quants), `arow` bytes apart. Requires QGemmSupports(w.dtype).
+// (QuantizeActRow: Q8_K for the K-quants, Q8_0 with its d / qsum tables for
+// the others), `arow` bytes apart. Requires QGemmSupports(w.dtype).
 void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y,
            int64_t ldy);
 
