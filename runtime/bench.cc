@@ -1,8 +1,11 @@
 #include "runtime/bench.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -74,6 +77,27 @@ StepCost RunCost(const graph::Plan& plan, int64_t n, int64_t pos0, int64_t rows)
     }
   }
   return total;
+}
+
+// The process's high-water resident set (weights mapped in, arenas, KV
+// cache, everything): getrusage reports kilobytes on Linux.
+int64_t PeakRssBytes() {
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+// Current resident bytes by kind from /proc/self/status: RssFile (mapped
+// file pages: the weights) and RssAnon (heap: arena, KV cache, buffers).
+void CurrentRss(int64_t* file, int64_t* anon) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    int64_t* to = line.rfind("RssFile:", 0) == 0   ? file
+                  : line.rfind("RssAnon:", 0) == 0 ? anon
+                                                   : nullptr;
+    if (to != nullptr) *to = std::atoll(line.c_str() + 8) * 1024;  // "NNN kB"
+  }
 }
 
 absl::Status CheckList(const char* flag, const std::vector<int64_t>& v, int64_t lo) {
@@ -161,6 +185,14 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   rep.cpu_info = CpuModel();
 
+  // Probe first (same process, same threads as the tests), before the
+  // executor's buffers exist and before `prepare` maps weights in: its buffer
+  // is freed before they are resident, so it never adds to the peak RSS.
+  BandwidthOptions bo = opt.probe;
+  bo.threads = rep.threads;
+  SOV_ASSIGN_OR_RETURN(rep.dram_gbps, MeasureReadBandwidth(bo));
+  if (opt.prepare) SOV_RETURN_IF_ERROR(opt.prepare());
+
   ExecutorOptions eo;
   eo.prefill_rows = std::clamp<int64_t>(std::max(max_p, max_d), 1, 256);
   eo.context = max_d + std::max(max_p, max_n);
@@ -192,10 +224,6 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
   const int64_t vocab = ex->prefill_plan().vocab;
   if (vocab < 1) return absl::InvalidArgumentError("bench: the model's plan reads no token ids");
 
-  // Probe just before the tests: same process, same threads.
-  BandwidthOptions bo = opt.probe;
-  bo.threads = rep.threads;
-  SOV_ASSIGN_OR_RETURN(rep.dram_gbps, MeasureReadBandwidth(bo));
 
   std::mt19937_64 rng(opt.seed);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(vocab - 1));
@@ -302,6 +330,8 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
                        return a.sec_per_token > b.sec_per_token;
                      });
   }
+  rep.peak_rss_bytes = PeakRssBytes();
+  CurrentRss(&rep.rss_file_bytes, &rep.rss_anon_bytes);
   return rep;
 }
 

@@ -22,6 +22,7 @@
 #define SOV_RUNTIME_BENCH_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ struct BenchOptions {
   bool profile = false;
   uint64_t seed = 1234;
   Numerics numerics = Numerics::kReference;  // runtime/numerics.h
+  // Runs after the DRAM probe, before the executor is built (e.g. prefetching
+  // mapped weights, so the probe's buffer and the weights are never resident
+  // together). Its error ends the run.
+  std::function<absl::Status()> prepare;
   BandwidthOptions probe;
 };
 
@@ -86,6 +91,12 @@ struct BenchReport {
   std::vector<BenchResult> results;
   std::vector<OpProfileRow> profile;  // empty unless --profile
   int64_t profile_depth = 0, profile_tokens = 0;
+  // Process high-water RSS at the end of the run (all tests and the profile;
+  // the probe's buffer is freed before the weights are touched).
+  int64_t peak_rss_bytes = 0;
+  // Resident at the end: mapped file pages (weights) and anonymous memory
+  // (activation arena, KV cache, logits and other buffers).
+  int64_t rss_file_bytes = 0, rss_anon_bytes = 0;
 };
 
 // Validates the options (errors name the flag), runs the probe, then the tests.

@@ -58,6 +58,9 @@ std::vector<Field> Fields(const BenchReport& rep, const BenchResult& r) {
       {"dram_gbps", rep.dram_gbps},
       {"roofline_frac", opt(r.roofline_frac)},
       {"flops_per_s", r.flops_per_s},
+      {"peak_rss_bytes", rep.peak_rss_bytes},
+      {"rss_file_bytes", rep.rss_file_bytes},
+      {"rss_anon_bytes", rep.rss_anon_bytes},
   };
 }
 
@@ -128,6 +131,13 @@ std::string FormatMarkdown(const BenchReport& rep) {
   }
   absl::StrAppend(&s, absl::StrFormat("\nDRAM read bandwidth (probe, %d threads): %.2f GB/s\n",
                                       rep.threads, rep.dram_gbps));
+  absl::StrAppend(
+      &s, absl::StrFormat(
+              "Peak RSS: %.2f GiB (%.1f%% of the model size); at the end %.2f GiB "
+              "mapped file, %.2f GiB anonymous\n",
+              rep.peak_rss_bytes / kGiB,
+              rep.model.size_bytes > 0 ? 100.0 * rep.peak_rss_bytes / rep.model.size_bytes : 0.0,
+              rep.rss_file_bytes / kGiB, rep.rss_anon_bytes / kGiB));
   return s;
 }
 

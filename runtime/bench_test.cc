@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -223,6 +224,31 @@ TEST_F(BenchCli, ProfileListsDecodeOps) {
   EXPECT_NE(r.out.find("| total |"), std::string::npos) << r.out;
 }
 
+// peak_rss_bytes is the process high-water mark: positive in every mode, and
+// with --mmap populate (every tensor byte mapped before the tests) at least
+// the model's tensor bytes. The markdown names it too.
+TEST_F(BenchCli, PeakRssCoversThePopulatedModel) {
+  for (const char* mode : {"populate", "willneed", "none"}) {
+    const Result r = Sov(Bench(absl::StrCat("-p 0 -n 2 -r 1 -o json -oe md --mmap ", mode)));
+    ASSERT_EQ(r.rc, 0) << mode << ": " << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 1u);
+    for (const char* f : {"peak_rss_bytes", "rss_file_bytes", "rss_anon_bytes"}) {
+      ASSERT_TRUE(j[0].contains(f)) << f;
+    }
+    const int64_t peak = j[0]["peak_rss_bytes"].get<int64_t>();
+    const int64_t size = j[0]["model_size"].get<int64_t>();
+    EXPECT_GT(peak, 0) << mode;
+    const int64_t file = j[0]["rss_file_bytes"].get<int64_t>();
+    const int64_t anon = j[0]["rss_anon_bytes"].get<int64_t>();
+    EXPECT_GT(file, 0) << mode;
+    EXPECT_GT(anon, 0) << mode;
+    EXPECT_LE(file + anon, peak + (1 << 20)) << mode;  // shmem aside, now <= high-water
+    if (std::string(mode) == "populate") EXPECT_GE(peak, size) << mode;
+    EXPECT_NE(r.err.find("Peak RSS: "), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(BenchCli, BadFlagsAreClearErrors) {
   struct Case {
     std::string args, expect;
@@ -235,6 +261,7 @@ TEST_F(BenchCli, BadFlagsAreClearErrors) {
       {Bench("-t -1"), "--threads"},
       {Bench("--thread 2"), "thread"},
       {Bench("-p 0 -n 0"), "nothing to run"},
+      {Bench("--mmap eager"), "unknown mmap prefetch mode \"eager\" (none, willneed or populate)"},
       {"bench -p 8", "model"},
       {"bench -m /nonexistent/model.gguf", "/nonexistent/model.gguf"},
   };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -44,6 +45,63 @@ absl::StatusOr<int> OpenRegular(const std::string& path, size_t* size) {
 }
 
 }  // namespace
+
+absl::StatusOr<MapPrefetch> ParseMapPrefetch(std::string_view name) {
+  for (MapPrefetch p : {MapPrefetch::kNone, MapPrefetch::kWillNeed, MapPrefetch::kPopulate}) {
+    if (name == MapPrefetchName(p)) return p;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown mmap prefetch mode \"", Av(name), "\" (none, willneed or populate)"));
+}
+
+std::string_view MapPrefetchName(MapPrefetch p) {
+  switch (p) {
+    case MapPrefetch::kNone:
+      return "none";
+    case MapPrefetch::kWillNeed:
+      return "willneed";
+    case MapPrefetch::kPopulate:
+      return "populate";
+  }
+  return "?";
+}
+
+absl::Status PrefetchMapped(const void* data, size_t size, MapPrefetch mode) {
+  if (mode == MapPrefetch::kNone || data == nullptr || size == 0) return absl::OkStatus();
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data) + size;
+  void* p = reinterpret_cast<void*>(begin);
+  const size_t len = end - begin;
+  if (mode == MapPrefetch::kWillNeed) {
+    // One call over the whole range reads only the first readahead window
+    // (the kernel caps it at max(io_pages, ra_pages), 128 KiB by default), so
+    // advise window by window. On pages already cached each call is a lookup.
+    constexpr size_t kChunk = size_t{128} << 10;
+    for (size_t off = 0; off < len; off += kChunk) {
+      if (::madvise(static_cast<uint8_t*>(p) + off, std::min(kChunk, len - off), MADV_WILLNEED) !=
+          0) {
+        return absl::InternalError(
+            absl::StrCat("madvise(MADV_WILLNEED) failed: ", std::strerror(errno)));
+      }
+    }
+    return absl::OkStatus();
+  }
+#ifdef MADV_POPULATE_READ
+  if (::madvise(p, len, MADV_POPULATE_READ) == 0) return absl::OkStatus();
+  if (errno != EINVAL) {
+    return absl::InternalError(
+        absl::StrCat("madvise(MADV_POPULATE_READ) failed: ", std::strerror(errno)));
+  }
+#endif
+  // Older kernel: fault every page in by reading it (a volatile sum so the
+  // loads are not optimised away; the pages are only read).
+  const volatile uint8_t* bytes = reinterpret_cast<const volatile uint8_t*>(begin);
+  uint8_t sink = 0;
+  for (size_t off = 0; off < len; off += page) sink ^= bytes[off];
+  (void)sink;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   size_t size = 0;

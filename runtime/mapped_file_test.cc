@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -93,6 +94,71 @@ TEST(MappedFileTest, ReadWholeFile) {
   absl::StatusOr<std::string> missing = ReadWholeFile(path + ".nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr(path + ".nope"));
+}
+
+TEST(MapPrefetchTest, NamesRoundTripAndUnknownIsAnError) {
+  for (MapPrefetch p : {MapPrefetch::kNone, MapPrefetch::kWillNeed, MapPrefetch::kPopulate}) {
+    absl::StatusOr<MapPrefetch> q = ParseMapPrefetch(MapPrefetchName(p));
+    ASSERT_TRUE(q.ok()) << q.status();
+    EXPECT_EQ(*q, p);
+  }
+  absl::StatusOr<MapPrefetch> bad = ParseMapPrefetch("eager");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("\"eager\""));
+  EXPECT_THAT(bad.status().message(), HasSubstr("populate"));
+}
+
+// Resident kB of the mapping that starts at `addr`: pages present in this
+// process's page tables (/proc/self/smaps "Rss"), not merely in the page cache.
+long MappedRssKb(const void* addr) {
+  std::ifstream f("/proc/self/smaps");
+  char head[32];
+  std::snprintf(head, sizeof(head), "%lx-", reinterpret_cast<unsigned long>(addr));
+  std::string line;
+  bool in = false;
+  while (std::getline(f, line)) {
+    if (!in) {
+      in = line.rfind(head, 0) == 0;
+    } else if (line.rfind("Rss:", 0) == 0) {
+      return std::stol(line.substr(4));
+    }
+  }
+  return -1;
+}
+
+TEST(MapPrefetchTest, PopulateMapsEveryPageAndLeavesTheFileAlone) {
+  const std::string path = TempDir() + "/weights.bin";
+  constexpr size_t kPages = 512;
+  std::string bytes(kPages * 4096 + 100, '\0');  // a partial last page
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 13 + 1);
+  WriteFile(path, bytes);
+
+  constexpr long kFileKb = (kPages + 1) * 4;
+
+  // On demand nothing is mapped until touched.
+  absl::StatusOr<MappedFile> lazy = MappedFile::Open(path);
+  ASSERT_TRUE(lazy.ok()) << lazy.status();
+  ASSERT_TRUE(lazy->Prefetch(MapPrefetch::kNone).ok());
+  EXPECT_EQ(MappedRssKb(lazy->data()), 0);
+
+  absl::StatusOr<MappedFile> eager = MappedFile::Open(path);
+  ASSERT_TRUE(eager.ok()) << eager.status();
+  ASSERT_TRUE(eager->Prefetch(MapPrefetch::kPopulate).ok());
+  EXPECT_EQ(MappedRssKb(eager->data()), kFileKb);
+  EXPECT_EQ(eager->view(), bytes);
+
+  absl::StatusOr<MappedFile> hinted = MappedFile::Open(path);
+  ASSERT_TRUE(hinted.ok()) << hinted.status();
+  ASSERT_TRUE(hinted->Prefetch(MapPrefetch::kWillNeed).ok());
+  EXPECT_EQ(hinted->view(), bytes);
+
+  // A sub-range that starts mid-page is widened, not rejected.
+  EXPECT_TRUE(PrefetchMapped(eager->data() + 4097, 10000, MapPrefetch::kPopulate).ok());
+  EXPECT_TRUE(PrefetchMapped(nullptr, 0, MapPrefetch::kPopulate).ok());
+  absl::StatusOr<std::string> after = ReadWholeFile(path);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, bytes);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // sov bench -m MODEL [-p 512] [-n 128] [-d 0,4096] [-r 5] [-t N] [-o md|csv|json]
 //           [-oe md|csv|json] [--profile] [--seed S] [--probe-mib M]
+//           [--mmap none|willneed|populate]
 // llama-bench compatible throughput tests; see runtime/bench.h.
 // (This file is not cmd_bench.cc: the build turns every *_bench.cc into a
 // Google Benchmark executable.)
@@ -17,6 +18,7 @@
 #include "runtime/gguf_reader.h"
 #include "runtime/loader.h"
 #include "runtime/text_model.h"
+#include "runtime/weight_prefetch.h"
 
 namespace sov::cli {
 namespace {
@@ -117,7 +119,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
                                             {"oe", "output-err"}}));
   SOV_RETURN_IF_ERROR(
       a.CheckKnown({"model", "n-prompt", "n-gen", "n-depth", "repetitions", "threads", "output",
-                    "output-err", "profile", "seed", "probe-mib", "numerics"}));
+                    "output-err", "profile", "seed", "probe-mib", "numerics", "mmap"}));
   if (!a.positional().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument \"", a.positional()[0], "\""));
@@ -152,6 +154,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
     SOV_ASSIGN_OR_RETURN(opt.numerics, ParseNumerics(*n));
   }
   opt.probe.bytes = static_cast<size_t>(probe_mib) << 20;
+  SOV_ASSIGN_OR_RETURN(const MapPrefetch prefetch, ParseMapPrefetch(a.GetOr("mmap", "willneed")));
   const std::string out = a.GetOr("output", "md");
   const std::string err = a.GetOr("output-err", "none");
   for (const std::string& f : {out, err}) {
@@ -172,6 +175,9 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
       const BenchModelInfo info = InfoFromGguf(model, *probe);
       probe.reset();
       SOV_ASSIGN_OR_RETURN(std::unique_ptr<TextModel> m, LoadTextModel(model));
+      if (m->gguf != nullptr) {
+        opt.prepare = [&] { return PrefetchGgufTensors(*m->gguf, prefetch); };
+      }
       SOV_ASSIGN_OR_RETURN(graph::Graph g, m->build_graph(/*last_row_only=*/true));
       rep = RunBench(g, *m->weights, info, opt);
       done = true;
@@ -182,7 +188,10 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
     BenchModelInfo info;  // HF directory: RunBench counts the weights the plan reads
     info.filename = model;
     info.type = "gemma4 safetensors";
-    if (m->gguf != nullptr) info = InfoFromGguf(model, *m->gguf);
+    if (m->gguf != nullptr) {
+      info = InfoFromGguf(model, *m->gguf);
+      opt.prepare = [&] { return PrefetchGgufTensors(*m->gguf, prefetch); };
+    }
     gemma4::BuildOptions bo;
     bo.last_row_only = true;
     SOV_ASSIGN_OR_RETURN(graph::Graph g, gemma4::BuildGraph(m->config, bo));
@@ -199,7 +208,7 @@ SOV_COMMAND(Command{
     "bench", "llama-bench compatible prefill/decode throughput with a DRAM roofline",
     "usage: sov bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 5] [-t THREADS]\n"
     "                 [-o md|csv|json] [-oe md|csv|json] [--profile] [--seed 1234]\n"
-    "                 [--probe-mib 1024]\n"
+    "                 [--probe-mib 1024] [--mmap none|willneed|populate]\n"
     "  Tests pp<p> (one prefill of p tokens) and tg<n> (n single-token decode steps),\n"
     "  each at every depth d (the KV cache first holds d tokens), r timed repetitions\n"
     "  after one warm-up; -p/-n/-d take comma lists, 0 skips. Random token ids from\n"
@@ -208,7 +217,12 @@ SOV_COMMAND(Command{
     "  -o prints to stdout, -oe a second copy of the same run to stderr.\n"
     "  --profile: per-op decode table (time, bytes, FLOPs, % of roofline).\n"
     "  --numerics reference|llama.cpp: KV cache and attention/GELU rounding\n"
-    "  (default llama.cpp for GGUF files: fp16 KV cache; reference otherwise).",
+    "  (default llama.cpp for GGUF files: fp16 KV cache; reference otherwise).\n"
+    "  --mmap (GGUF): how the mapped weights are brought in after the probe:\n"
+    "  willneed (default) reads the file into the page cache without mapping it\n"
+    "  (the RSS grows only with the pages touched), populate also maps every page\n"
+    "  (llama.cpp's default; the whole file counts in the RSS), none faults pages\n"
+    "  in on first use (a cold embedding row is then a disk read inside decode).",
     RunBenchCommand});
 
 }  // namespace
