@@ -103,7 +103,8 @@ std::vector<float> RunQGemm(const std::vector<float>& x, int64_t T, const Weight
   const auto f = IsKQuant(w.dtype) ? internal::ActFormat::kQ8_K : internal::ActFormat::kQ8_0;
   const size_t arow = internal::ActRowBytes(f, K);
   std::vector<uint8_t> act(arow * T);
-  for (int64_t t = 0; t < T; ++t) internal::QuantizeActRow(f, x.data() + t * K, K, act.data() + arow * t);
+  for (int64_t t = 0; t < T; ++t)
+    internal::QuantizeActRow(f, x.data() + t * K, K, act.data() + arow * t);
   std::vector<float> y(T * ldy, -7.0f);
   internal::QGemm(act.data(), arow, T, w, y.data(), ldy);
   return y;

@@ -7,10 +7,11 @@
 //    products whose every partial sum stays far inside int32 (bounds below),
 //    so the order in which vpdpbusd / vpmulld / vpdpwssd add them is free.
 //  * Floats: each vector lane is one output; per block the lane does exactly
-//    CombineBlockKF / CombineBlockQ6KF (same operands, same order, one
-//    rounding per step), with an empty asm on each product so GCC cannot
-//    contract a product into an FMA (the generic-vector forms of
-//    _mm512_mul_ps / _mm512_add_ps are contractible, like the scalar ones).
+//    CombineBlockKF / CombineBlockQ6KF / CombineBlockQ8_0 (same operands,
+//    same order, one rounding per step), with an empty asm on each product so
+//    GCC cannot contract a product into an FMA (the generic-vector forms of
+//    _mm512_mul_ps / _mm512_add_ps are contractible, like the scalar ones;
+//    qgemm_test fails without the asm).
 #include "kernels/cpu/qgemm.h"
 
 #include <immintrin.h>
@@ -47,7 +48,7 @@ constexpr int kQuantVecs = 64;
 // (m_j, m_j) (8 vectors: vpdpwssd against bsums[2j], bsums[2j+1] gives
 // m_j (bsums[2j] + bsums[2j+1])), fp32 d, fp32 dmin.
 constexpr int kK45Scales = 64, kK45Mins = 72, kK45D = 80, kK45Dmin = 81, kK45Vecs = 82;
-// Q6_K: quants stored as u = q + 32 (0..63); int32 group scales (16 vectors);
+// Q6_K: quants as the unsigned 6-bit u (q = u - 32); int32 group scales (16 vectors);
 // the -32 as int16 pairs (-32 sc_2p, -32 sc_2p+1) (8 vectors, against
 // bsums[2p], bsums[2p+1]); fp32 d.
 constexpr int kQ6Scales = 64, kQ6Corr = 80, kQ6D = 88, kQ6Vecs = 89;
@@ -106,7 +107,8 @@ template <bool kQ5>
 SOV_VNNI512 inline void DecodeK45(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512i h = _mm512_setzero_si512();
-  if constexpr (kQ5) h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)));
+  if constexpr (kQ5)
+    h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)));
   for (int c = 0; c < 2; ++c) {
     const __m512i q = _mm512_loadu_si512(qs + 64 * c);
     const __m512i lo = _mm512_and_si512(q, m4);
@@ -129,11 +131,11 @@ SOV_VNNI512 inline void DecodeQ6K(const BlockQ6_K& x, uint8_t* out) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int h = 0; h < 2; ++h) {
     const __m512i l = _mm512_loadu_si512(x.ql + 64 * h);
-    const __m512i hb = _mm512_broadcast_i64x4(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * h)));
+    const __m512i hb =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * h)));
     const __m512i lo = _mm512_or_si512(_mm512_and_si512(l, m4), HighBits(hb, 0, 2, 3));
-    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                       HighBits(hb, 4, 6, 3));
+    const __m512i hi =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), HighBits(hb, 4, 6, 3));
     _mm512_store_si512(out + 128 * h, lo);
     _mm512_store_si512(out + 128 * h + 64, hi);
   }
@@ -190,8 +192,7 @@ inline void ScalesQ6K(const BlockQ6_K& x, int r, uint8_t* blk) {
 
 // Rows n0 .. n0 + rows - 1 of w into `dst` (nb blocks of VecsPerUnit vectors);
 // lanes of missing rows (the last panel) are zero and never stored.
-SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t nb,
-                             uint8_t* dst) {
+SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n0, int rows, int64_t nb, uint8_t* dst) {
   const int vecs = VecsPerUnit(w.dtype);
   const size_t bsz = RowBytes(w.dtype, kQK_K);
   alignas(64) uint8_t tile[kPanel * kQK_K];
@@ -315,7 +316,8 @@ SOV_VNNI512 void TileK45(const uint8_t* panel, int64_t nb, const uint8_t* act, s
           p[t] = _mm512_dpbusd_epi32(p[t], q, Bcast(a[t]->qs + 32 * j + 4 * g));
       }
       const __m512i sc = _mm512_load_si512(wb + kK45Scales + j);
-      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p[t], sc));
+      for (int t = 0; t < NT; ++t)
+        sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p[t], sc));
     }
     __m512i summ[NT];
     for (int t = 0; t < NT; ++t) summ[t] = _mm512_setzero_si512();
@@ -363,7 +365,8 @@ SOV_VNNI512 void TileQ6K(const uint8_t* panel, int64_t nb, const uint8_t* act, s
           p[t] = _mm512_dpbusd_epi32(p[t], q, Bcast(a[t]->qs + 16 * g + 4 * k));
       }
       const __m512i sc = _mm512_load_si512(wb + kQ6Scales + g);
-      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p[t], sc));
+      for (int t = 0; t < NT; ++t)
+        sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(p[t], sc));
     }
     for (int p = 0; p < 8; ++p) {
       const __m512i c = _mm512_load_si512(wb + kQ6Corr + p);
@@ -384,14 +387,13 @@ SOV_VNNI512 void TileQ6K(const uint8_t* panel, int64_t nb, const uint8_t* act, s
 // qsum (|sumi| <= 32 * 255 * 128 + 128 * 32 * 128, exact), then
 // CombineBlockQ8_0 per lane with the activation row's widened d table.
 template <int NT, int kOffset>
-SOV_VNNI512 void TileQ8(const uint8_t* panel, int64_t nb, const uint8_t* act, size_t arow,
-                        float* y, int64_t ldy, __mmask16 mask) {
+SOV_VNNI512 void TileQ8(const uint8_t* panel, int64_t nb, const uint8_t* act, size_t arow, float* y,
+                        int64_t ldy, __mmask16 mask) {
   const size_t tables = ActTablesOffset(sizeof(BlockQ8_0), nb);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const auto* grp =
-        reinterpret_cast<const __m512i*>(panel) + (i / kQ8GroupBlocks) * kQ8Vecs;
+    const auto* grp = reinterpret_cast<const __m512i*>(panel) + (i / kQ8GroupBlocks) * kQ8Vecs;
     const __m512i* wb = grp + (i % kQ8GroupBlocks) * 8;
     const uint8_t* a[NT];
     for (int t = 0; t < NT; ++t) a[t] = act + arow * t;
@@ -488,8 +490,7 @@ class NextPanelPrefetch {
     const int64_t end = std::min(total_, next_ + per_slice_);
     for (; next_ < end; ++next_) {
       const uint8_t* row = w_.row(n0_ + next_ / lines_per_row_);
-      _mm_prefetch(reinterpret_cast<const char*>(row) + 64 * (next_ % lines_per_row_),
-                   _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(row) + 64 * (next_ % lines_per_row_), _MM_HINT_T1);
     }
   }
 
@@ -506,8 +507,7 @@ bool QGemmSupports(DType t) {
   return type && CpuHasVnni512() && QMatMulVnniActive();
 }
 
-void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y,
-           int64_t ldy) {
+void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y, int64_t ldy) {
   SOV_CHECK(QGemmSupports(w.dtype)) << "QGemm: " << Name(w.dtype) << " not supported here";
   const bool q8 = IsQ8Family(w.dtype);
   const int64_t bs = q8 ? kQK : kQK_K;

@@ -33,8 +33,7 @@ bool QGemmSupports(DType t);
 // `act` holds T activation rows already quantized as qmatmul.h step 1 says
 // (QuantizeActRow: Q8_K for the K-quants, Q8_0 with its d / qsum tables for
 // the others), `arow` bytes apart. Requires QGemmSupports(w.dtype).
-void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y,
-           int64_t ldy);
+void QGemm(const uint8_t* act, size_t arow, int64_t T, const WeightView& w, float* y, int64_t ldy);
 
 }  // namespace sov::kernels::internal
 
