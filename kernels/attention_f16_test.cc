@@ -150,6 +150,25 @@ TEST_P(AttentionF16Test, KeyAtDistanceWindowIsExcluded) {
   }
 }
 
+TEST_P(AttentionF16Test, GeluTableMatchesTheScalarRuleOnEveryTarget) {
+  // Gates across the table's range and both cut-offs, with a ragged row length.
+  const int64_t rows = 3, n = 1000;
+  auto gate = test_util::RandomFloats(static_cast<size_t>(rows * n), 31, -12, 12);
+  gate[5] = -10.0f;
+  gate[6] = 10.0f;
+  gate[7] = -0.0f;
+  const auto up = test_util::RandomFloats(gate.size(), 32, -2, 2);
+  std::vector<float> out(gate.size());
+  GeluTanhMulF16Table(gate.data(), n, up.data(), n, rows, n, out.data(), n);
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const float x = gate[i];
+    const float want = x <= -10.0f  ? 0.0f
+                       : x >= 10.0f ? x * up[i]
+                                    : Fp16ToFp32(GeluF16TableEntry(Fp32ToFp16(x))) * up[i];
+    ASSERT_EQ(0, std::memcmp(&out[i], &want, 4)) << i << " x=" << x;
+  }
+}
+
 TEST(KvAppendF16Test, RoundsToNearestEvenIntoRingRows) {
   const int64_t width = 4, ld = 6, rows = 3, T = 5, pos0 = 2;
   std::vector<float> kn(T * width), vn(T * width);

@@ -124,9 +124,12 @@ BENCHMARK(BM_MatMulQuant)
     ->Unit(benchmark::kMicrosecond);
 
 // Args: T, keys visible at the last query (pos0 + T), window, head_dim, nq, nkv.
+// Last argument: 0 = f32 cache (Attention), 1 = fp16 cache with llama.cpp's
+// rounding (AttentionF16, the "llama.cpp" numerics).
 void BM_Attention(benchmark::State& state) {
   const int64_t T = state.range(0), end = state.range(1), W = state.range(2), d = state.range(3),
                 nq = state.range(4), nkv = state.range(5);
+  const bool f16 = state.range(6) != 0;
   AttentionParams p;
   p.T = T;
   p.pos0 = end - T;
@@ -141,9 +144,18 @@ void BM_Attention(benchmark::State& state) {
   const auto q = test_util::RandomFloats(static_cast<size_t>(T * nq * d), 5, -0.1f, 0.1f);
   p.k_cache = k.data();
   p.v_cache = v.data();
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  KvAppendF16(k.data(), p.ld_kv, v.data(), p.ld_kv, p.cache_rows, 0, k16.data(), v16.data(),
+              p.cache_rows, p.ld_kv, p.ld_kv);
+  p.k_cache_f16 = k16.data();
+  p.v_cache_f16 = v16.data();
   std::vector<float> out(static_cast<size_t>(T * nq * d));
   for (auto _ : state) {
-    Attention(p, q.data(), nq * d, out.data(), nq * d);
+    if (f16) {
+      AttentionF16(p, q.data(), nq * d, out.data(), nq * d);
+    } else {
+      Attention(p, q.data(), nq * d, out.data(), nq * d);
+    }
     benchmark::DoNotOptimize(out.data());
   }
   int64_t pairs = 0;  // (query, key) pairs per head
@@ -156,13 +168,13 @@ void BM_Attention(benchmark::State& state) {
                                                  benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_Attention)
-    ->ArgNames({"T", "end", "W", "d", "nq", "nkv"})
-    ->Args({1, 4096, 0, 512, 8, 1})      // E2B full layer, decode at 4K context
-    ->Args({1, 4096, 512, 256, 8, 1})    // E2B sliding layer, decode
-    ->Args({1, 4096, 0, 512, 16, 4})     // 31B-like full layer (GQA 4)
-    ->Args({128, 128, 512, 256, 8, 1})   // E2B sliding prefill, 128 tokens
-    ->Args({128, 4096, 512, 256, 8, 1})  // sliding prefill chunk deep in a prompt
-    ->Args({128, 4096, 0, 512, 8, 1})    // full-layer prefill chunk at 4K
+    ->ArgNames({"T", "end", "W", "d", "nq", "nkv", "f16"})
+    ->ArgsProduct({{1}, {4096}, {0}, {512}, {8}, {1}, {0, 1}})      // E2B full layer, decode at 4K
+    ->ArgsProduct({{1}, {4096}, {512}, {256}, {8}, {1}, {0, 1}})    // E2B sliding layer, decode
+    ->ArgsProduct({{1}, {4096}, {0}, {512}, {16}, {4}, {0, 1}})     // 31B-like full layer (GQA 4)
+    ->ArgsProduct({{128}, {128}, {512}, {256}, {8}, {1}, {0, 1}})   // E2B sliding prefill, 128 tokens
+    ->ArgsProduct({{128}, {4096}, {512}, {256}, {8}, {1}, {0, 1}})  // sliding chunk deep in a prompt
+    ->ArgsProduct({{128}, {4096}, {0}, {512}, {8}, {1}, {0, 1}})    // full-layer prefill chunk at 4K
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -193,6 +205,20 @@ void BM_GeluTanhMul(benchmark::State& state) {
 }
 BENCHMARK(BM_GeluTanhMul)->ArgNames({"T", "I"})->Args({1, 6144})->Args({64, 6144})->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+void BM_GeluTanhMulF16Table(benchmark::State& state) {
+  const int64_t T = state.range(0), I = state.range(1);
+  const auto g = test_util::RandomFloats(static_cast<size_t>(T * I), 8);
+  const auto u = test_util::RandomFloats(g.size(), 9);
+  std::vector<float> o(g.size());
+  for (auto _ : state) {
+    GeluTanhMulF16Table(g.data(), I, u.data(), I, T, I, o.data(), I);
+    benchmark::DoNotOptimize(o.data());
+  }
+  state.SetItemsProcessed(state.iterations() * T * I);
+}
+BENCHMARK(BM_GeluTanhMulF16Table)->ArgNames({"T", "I"})->Args({1, 6144})->Args({64, 6144})
+    ->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 void BM_Softcap(benchmark::State& state) {
   auto x = test_util::RandomFloats(262144, 10, -30, 30);

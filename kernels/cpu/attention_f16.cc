@@ -26,6 +26,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/api.h"
+#include "kernels/cpu/f16-inl.h"
 #include "kernels/cpu/matmul-inl.h"  // LoadWeights(float16)
 #include "kernels/parallel.h"
 
@@ -77,7 +78,7 @@ HWY_INLINE void Widen(const uint16_t* HWY_RESTRICT src, int64_t n, float* HWY_RE
 
 // q16 = f16(scale * q) for n values.
 HWY_INLINE void RoundQuery(const float* q, int64_t n, float scale, float* q16) {
-  for (int64_t i = 0; i < n; ++i) q16[i] = Fp16ToFp32(Fp32ToFp16(q[i] * scale));
+  RoundRowToF16(q, n, scale, q16);
 }
 
 // p = f16(exp(s - max) * f32(1 / sum)) over one row of n scores, in place.
@@ -92,8 +93,7 @@ HWY_INLINE void SoftmaxRowF16(float* s, int64_t n) {
   for (; j < n; ++j) s[j] = std::exp(s[j] - m);
   double sum = 0.0;
   for (j = 0; j < n; ++j) sum += s[j];
-  const float inv = static_cast<float>(1.0 / sum);
-  for (j = 0; j < n; ++j) s[j] = Fp16ToFp32(Fp32ToFp16(s[j] * inv));
+  RoundRowToF16(s, n, static_cast<float>(1.0 / sum), s);
 }
 
 // acc[r][0 .. 2N) += sum_j probs[r][j] * v[j][0 .. 2N) for NR rows, keys in
@@ -128,11 +128,11 @@ inline const uint16_t* CacheRow(const AttentionParams& p, const uint16_t* cache,
   return cache + (pos % p.cache_rows) * p.ld_kv + kvh * p.head_dim;
 }
 
-// out rows (R rows, `ostride` apart, d channels) = probs (R x n, keys
-// k0 .. k0 + n - 1) times V, slices of 2N channels, keys in chunks of kChunk
-// widened once per chunk and slice.
+// out_rows[r][0 .. d) = probs (R x n, keys k0 .. k0 + n - 1) times V, in
+// slices of 2N channels, keys in chunks of kChunk widened once per chunk and
+// slice for all R rows.
 inline void PVRows(const AttentionParams& p, int64_t kvh, int64_t k0, int64_t n,
-                   const float* probs, int64_t pstride, int64_t R, float* out, int64_t ostride) {
+                   const float* probs, int64_t pstride, int64_t R, float* const* out_rows) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t d = p.head_dim, S = 2 * N;
@@ -153,7 +153,7 @@ inline void PVRows(const AttentionParams& p, int64_t kvh, int64_t k0, int64_t n,
         PVAccumulate<1>(probs + r * pstride + c0, pstride, vbuf.data(), S, cn, acc.data() + r * S, S);
     }
     for (int64_t r = 0; r < R; ++r) {
-      std::copy(acc.data() + r * S, acc.data() + (r + 1) * S, out + r * ostride + i0);
+      std::copy(acc.data() + r * S, acc.data() + (r + 1) * S, out_rows[r] + i0);
     }
   }
   for (int64_t i = d - d % S; i < d; ++i) {
@@ -163,7 +163,7 @@ inline void PVRows(const AttentionParams& p, int64_t kvh, int64_t k0, int64_t n,
         a = std::fma(probs[r * pstride + j],
                      Fp16ToFp32(CacheRow(p, p.v_cache_f16, k0 + j, kvh)[i]), a);
       }
-      out[r * ostride + i] = a;
+      out_rows[r][i] = a;
     }
   }
 }
@@ -203,10 +203,11 @@ inline void BlockUnit(const AttentionParams& p, const float* q, int64_t ldq, int
       std::fill(s + hi, s + n, 0.0f);
     }
   }
-  // Output rows t*G + g live at out + (t0 + t) * ldo + (kvh * G + g) * d.
-  for (int64_t t = 0; t < B; ++t) {
-    PVRows(p, kvh, k0, n, scores.data() + t * G * n, n, G, out + (t0 + t) * ldo + kvh * G * d, d);
-  }
+  // Output row t*G + g lives at out + (t0 + t) * ldo + (kvh * G + g) * d.
+  thread_local std::vector<float*> rows;
+  rows.resize(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) rows[r] = out + (t0 + r / G) * ldo + (kvh * G + r % G) * d;
+  PVRows(p, kvh, k0, n, scores.data(), n, R, rows.data());
 }
 
 void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, float* out,
@@ -282,8 +283,10 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
       ps.head_dim = std::min(S, d - i0);
       // Shift the cache base so channel i0 of this head is channel 0 of the view.
       ps.v_cache_f16 = p.v_cache_f16 + i0 + u.kvh * d - u.kvh * ps.head_dim;
-      PVRows(ps, u.kvh, u.k_lo, u.n, scores.data() + u.off, u.n, G,
-             out + u.t * ldo + u.kvh * G * d + i0, d);
+      float* rows[64];
+      SOV_CHECK(G <= 64) << "AttentionF16: more than 64 query heads per KV head";
+      for (int64_t g = 0; g < G; ++g) rows[g] = out + u.t * ldo + (u.kvh * G + g) * d + i0;
+      PVRows(ps, u.kvh, u.k_lo, u.n, scores.data() + u.off, u.n, G, rows);
     }
   });
 }
