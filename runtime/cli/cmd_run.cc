@@ -53,7 +53,7 @@ absl::Status RunRun(const std::vector<std::string>& argv) {
 SOV_COMMAND(Command{"run", "generate text from a prompt (-p, --chat) or continue token ids",
                     "usage: sov run -m MODEL -p \"text\" [-n N] [--chat] [--system TEXT]\n"
                     "           [--temp T --top-k K --top-p P --min-p M --repeat-penalty R\n"
-                    "            --seed S] [--threads N] [--ctx N]\n"
+                    "            --seed S] [--threads N] [--ctx N] [--mmap MODE]\n"
                     "       sov run -m MODEL --tokens 2,818,5,... -n N [--threads N] "
                     "[--bf16-weights]\n"
                     "  -p: MODEL is a GGUF file (gemma3, gemma4); the prompt gets one <bos>,\n"
@@ -62,6 +62,9 @@ SOV_COMMAND(Command{"run", "generate text from a prompt (-p, --chat) or continue
                     "  --chat: the prompt is a user turn in the model's chat format; without\n"
                     "  -p, each line of stdin is a turn and the conversation stays in the KV\n"
                     "  cache. --ctx: positions the cache holds (default min(model, 4096)).\n"
+                    "  --mmap (GGUF): willneed (default: read the weights into the page\n"
+                    "  cache first, map on use), populate (also map every page, as\n"
+                    "  llama.cpp does), none (fault pages in on first use).\n"
                     "  --tokens: prefills the ids, then decodes N tokens greedily (argmax)\n"
                     "  and prints their ids, comma-separated (MODEL: an HF directory or a\n"
                     "  GGUF file).",

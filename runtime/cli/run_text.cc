@@ -10,6 +10,7 @@
 #include "runtime/session.h"
 #include "runtime/str_util.h"
 #include "runtime/text_model.h"
+#include "runtime/weight_prefetch.h"
 
 namespace sov::cli {
 namespace {
@@ -53,10 +54,9 @@ absl::StatusOr<GenerateOptions> ParseGenerate(const Args& a) {
 }  // namespace
 
 const std::vector<std::string>& RunTextFlags() {
-  static const auto* f =
-      new std::vector<std::string>{"prompt", "chat",           "system", "temp", "top-k", "top-p",
-                                   "min-p",  "repeat-penalty", "seed",   "ctx",  "stats",
-                                   "numerics"};
+  static const auto* f = new std::vector<std::string>{
+      "prompt",         "chat", "system", "temp",  "top-k",    "top-p", "min-p",
+      "repeat-penalty", "seed", "ctx",    "stats", "numerics", "mmap"};
   return *f;
 }
 
@@ -91,7 +91,11 @@ absl::Status RunText(const Args& a) {
     SOV_RETURN_IF_ERROR(ValidateUtf8(*prompt));
   }
 
+  SOV_ASSIGN_OR_RETURN(const MapPrefetch prefetch, ParseMapPrefetch(a.GetOr("mmap", "willneed")));
+
   SOV_ASSIGN_OR_RETURN(std::unique_ptr<TextModel> m, LoadTextModel(path));
+  // Weights in the page cache before the first token (runtime/weight_prefetch.h).
+  if (m->gguf != nullptr) SOV_RETURN_IF_ERROR(PrefetchGgufTensors(*m->gguf, prefetch));
   SessionOptions so;
   so.threads = static_cast<int>(threads);
   so.context = ctx;
