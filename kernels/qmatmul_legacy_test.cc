@@ -16,6 +16,7 @@
 #include "kernels/cpu/qmatmul.h"
 #include "kernels/reference/reference.h"
 #include "kernels/test_util.h"
+#include "quant/act_quant.h"
 #include "quant/float16.h"
 #include "quant/quantize.h"
 
@@ -177,6 +178,52 @@ TEST(QMatMulLegacyCpu, RowDotsAgreeOnEveryBlockCount) {
         SCOPED_TRACE(testing::Message() << Name(f.t) << " nb=" << nb << " t=" << t);
         EXPECT_EQ(std::memcmp(&a, &b, 4), 0) << a << " vs " << b;
         EXPECT_EQ(std::memcmp(&a, &four[t], 4), 0) << a << " vs " << four[t];
+      }
+    }
+  }
+}
+
+// The activation row layout of qmatmul.h: ggml blocks first (the bytes of
+// quant/'s x86 quantizers), then the widened d table and the qsum (Q8_0) or
+// widened s (Q8_1) table at ActTablesOffset; nothing else in ActRowBytes.
+TEST(QMatMulLegacyCpu, ActivationRowTables) {
+  for (int64_t K : {32, 96, 640}) {
+    const int64_t nb = K / kQK;
+    const auto x = Activations(1, K, 5 + K);
+    for (bool q8_1 : {false, true}) {
+      const internal::ActFormat f = q8_1 ? internal::ActFormat::kQ8_1 : internal::ActFormat::kQ8_0;
+      const size_t bb = q8_1 ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+      const size_t off = internal::ActTablesOffset(bb, nb);
+      ASSERT_GE(off, nb * bb);
+      ASSERT_EQ(off % 4, 0u);
+      ASSERT_EQ(internal::ActRowBytes(f, K), off + 8 * nb);
+      std::vector<uint8_t> row(internal::ActRowBytes(f, K));
+      internal::QuantizeActRow(f, x.data(), K, row.data());
+      std::vector<uint8_t> blocks(nb * bb);
+      if (q8_1) {
+        QuantizeActQ8_1(x.data(), reinterpret_cast<BlockQ8_1*>(blocks.data()), K);
+      } else {
+        QuantizeActQ8_0(x.data(), reinterpret_cast<BlockQ8_0*>(blocks.data()), K);
+      }
+      ASSERT_EQ(0, std::memcmp(row.data(), blocks.data(), blocks.size())) << "K=" << K;
+      for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t* blk = blocks.data() + i * bb;
+        uint16_t d16, s16;
+        std::memcpy(&d16, blk, 2);
+        std::memcpy(&s16, blk + 2, 2);
+        float d, second;
+        std::memcpy(&d, row.data() + off + 4 * i, 4);
+        std::memcpy(&second, row.data() + off + 4 * (nb + i), 4);
+        EXPECT_EQ(d, Fp16ToFp32(d16)) << "K=" << K << " block " << i;
+        if (q8_1) {
+          EXPECT_EQ(second, Fp16ToFp32(s16)) << "K=" << K << " block " << i;
+        } else {
+          const auto* qs = reinterpret_cast<const int8_t*>(blk + 2);
+          int32_t sum = 0, got;
+          for (int j = 0; j < kQK; ++j) sum += qs[j];
+          std::memcpy(&got, &second, 4);
+          EXPECT_EQ(got, sum) << "K=" << K << " block " << i;
+        }
       }
     }
   }
