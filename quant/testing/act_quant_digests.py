@@ -89,7 +89,6 @@ def main():
         for r in range(x.shape[0]):
             ff(x[r].ctypes.data, out.ctypes.data + r * rb, K)
         print(name, hashlib.sha256(out.tobytes()).hexdigest())
-        out.tofile("/tmp/ggml_act_%s.bin" % name)
 
 
 if __name__ == "__main__":
