@@ -318,6 +318,8 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
       row.op = op;
       ++row.steps;
       row.sec_per_token += prof.seconds[i] / tokens_run;
+      row.minor_faults_per_token += prof.minor_faults[i] / tokens_run;
+      row.major_faults_per_token += prof.major_faults[i] / tokens_run;
       // Cost at the middle position of the profiled run.
       const StepCost c = PlanStepCost(tg_plan, s, 1, rep.profile_depth + rep.profile_tokens / 2);
       row.weight_bytes_per_token += c.weight_bytes;

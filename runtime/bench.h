@@ -80,6 +80,7 @@ struct OpProfileRow {
   double weight_bytes_per_token = 0;
   double kv_bytes_per_token = 0;
   double flops_per_token = 0;
+  double minor_faults_per_token = 0, major_faults_per_token = 0;
 };
 
 struct BenchReport {

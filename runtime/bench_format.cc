@@ -151,21 +151,29 @@ std::string FormatProfile(const BenchReport& rep) {
       rep.profile_tokens, rep.profile_depth, rep.threads, rep.dram_gbps);
   absl::StrAppend(&s,
                   "| op | steps | us/token | % time | weight MB | KV MB | MFLOP | GB/s | "
-                  "% roofline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                  "---: |\n");
+                  "% roofline | faults/token (major) |\n| --- | ---: | ---: | ---: | ---: | ---: | "
+                  "---: | ---: | ---: | ---: |\n");
   for (const OpProfileRow& p : rep.profile) {
     const double bytes = p.weight_bytes_per_token + p.kv_bytes_per_token;
     const double gbps = p.sec_per_token > 0 ? bytes / p.sec_per_token / 1e9 : 0.0;
     const double roof =
         p.sec_per_token > 0 ? (bytes / (rep.dram_gbps * 1e9)) / p.sec_per_token : 0.0;
-    absl::StrAppend(&s, absl::StrFormat("| %s | %d | %.1f | %.1f | %.3f | %.3f | %.3f | %.2f | "
-                                        "%.1f |\n",
-                                        p.op, p.steps, p.sec_per_token * 1e6,
-                                        total > 0 ? 100.0 * p.sec_per_token / total : 0.0,
-                                        p.weight_bytes_per_token / 1e6, p.kv_bytes_per_token / 1e6,
-                                        p.flops_per_token / 1e6, gbps, 100.0 * roof));
+    absl::StrAppend(
+        &s, absl::StrFormat(
+                "| %s | %d | %.1f | %.1f | %.3f | %.3f | %.3f | %.2f | %.1f | %.1f "
+                "(%.1f) |\n",
+                p.op, p.steps, p.sec_per_token * 1e6,
+                total > 0 ? 100.0 * p.sec_per_token / total : 0.0, p.weight_bytes_per_token / 1e6,
+                p.kv_bytes_per_token / 1e6, p.flops_per_token / 1e6, gbps, 100.0 * roof,
+                p.minor_faults_per_token + p.major_faults_per_token, p.major_faults_per_token));
   }
-  absl::StrAppend(&s, absl::StrFormat("| total | | %.1f | 100.0 | | | | | |\n", total * 1e6));
+  double faults = 0.0, major = 0.0;
+  for (const OpProfileRow& p : rep.profile) {
+    faults += p.minor_faults_per_token + p.major_faults_per_token;
+    major += p.major_faults_per_token;
+  }
+  absl::StrAppend(&s, absl::StrFormat("| total | | %.1f | 100.0 | | | | | | %.1f (%.1f) |\n",
+                                      total * 1e6, faults, major));
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -222,6 +223,20 @@ TEST_F(BenchCli, ProfileListsDecodeOps) {
   EXPECT_NE(r.out.find("Decode profile: 3 tokens"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| attention |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| total |"), std::string::npos) << r.out;
+  // Page faults per token (major in parentheses) close every row.
+  EXPECT_NE(r.out.find("| faults/token (major) |"), std::string::npos) << r.out;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (!absl::StartsWith(line, "| embed |") && !absl::StartsWith(line, "| total |")) continue;
+    const size_t open = line.rfind('(');
+    ASSERT_NE(open, absl::string_view::npos) << line;
+    double minor_major = -1, major = -1;
+    ASSERT_EQ(std::sscanf(std::string(line.substr(line.rfind('|', open) + 1)).c_str(), "%lf (%lf)",
+                          &minor_major, &major),
+              2)
+        << line;
+    EXPECT_GE(major, 0.0) << line;
+    EXPECT_GE(minor_major, major) << line;
+  }
 }
 
 // peak_rss_bytes is the process high-water mark: positive in every mode, and

@@ -1,5 +1,7 @@
 #include "runtime/executor.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -124,6 +126,8 @@ void Executor::RunChunk(const graph::Plan& plan, std::span<const int32_t> tokens
   StepProfile* prof = (profile_ != nullptr && profile_->plan == &plan) ? profile_ : nullptr;
   if (prof != nullptr) {
     prof->seconds.resize(plan.steps.size(), 0.0);
+    prof->minor_faults.resize(plan.steps.size(), 0);
+    prof->major_faults.resize(plan.steps.size(), 0);
     ++prof->runs;
   }
   tbb_arena_->execute([&] {
@@ -132,10 +136,16 @@ void Executor::RunChunk(const graph::Plan& plan, std::span<const int32_t> tokens
       if (prof == nullptr) {
         RunStep(s, ctx);
       } else {
+        // Fault counters are read outside the timed region.
+        struct rusage u0, u1;
+        getrusage(RUSAGE_SELF, &u0);
         const auto t0 = std::chrono::steady_clock::now();
         RunStep(s, ctx);
-        prof->seconds[si] +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto t1 = std::chrono::steady_clock::now();
+        getrusage(RUSAGE_SELF, &u1);
+        prof->seconds[si] += std::chrono::duration<double>(t1 - t0).count();
+        prof->minor_faults[si] += u1.ru_minflt - u0.ru_minflt;
+        prof->major_faults[si] += u1.ru_majflt - u0.ru_majflt;
       }
       if (taps_ == nullptr) continue;
       for (int32_t ti : s.taps) {

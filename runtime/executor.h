@@ -74,10 +74,14 @@ std::optional<Divergence> FirstDivergence(const std::vector<TapRecord>& a,
                                           const std::vector<TapRecord>& b, double tol);
 
 // Per-step wall time of one plan, accumulated over the runs of that plan
-// while attached (Executor::set_step_profile). seconds[i] is step i's total.
+// while attached (Executor::set_step_profile). seconds[i] is step i's total;
+// minor_faults[i] / major_faults[i] the page faults the process took during
+// step i (getrusage around it, all threads: a major fault is a disk read,
+// e.g. a cold row of a mapped embedding table).
 struct StepProfile {
   const graph::Plan* plan = nullptr;
   std::vector<double> seconds;
+  std::vector<int64_t> minor_faults, major_faults;
   int64_t runs = 0;
 };
 
