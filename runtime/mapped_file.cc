@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -76,9 +77,19 @@ absl::Status PrefetchMapped(const void* data, size_t size, MapPrefetch mode) {
   if (mode == MapPrefetch::kWillNeed) {
     // One call over the whole range reads only the first readahead window
     // (the kernel caps it at max(io_pages, ra_pages), 128 KiB by default), so
-    // advise window by window. On pages already cached each call is a lookup.
+    // advise window by window, and only windows with a page missing from the
+    // page cache (mincore): on a warm 3.4 GB file that is one 80 ms mincore
+    // instead of 26k madvise calls (0.25 s). If mincore fails, every window is
+    // advised.
     constexpr size_t kChunk = size_t{128} << 10;
+    std::vector<unsigned char> incore((len + page - 1) / page, 0);
+    if (::mincore(p, len, incore.data()) != 0) std::fill(incore.begin(), incore.end(), 0);
+    const size_t per_chunk = kChunk / page;
     for (size_t off = 0; off < len; off += kChunk) {
+      const size_t first = off / page, last = std::min(incore.size(), first + per_chunk);
+      bool cached = true;
+      for (size_t i = first; i < last && cached; ++i) cached = (incore[i] & 1) != 0;
+      if (cached) continue;
       if (::madvise(static_cast<uint8_t*>(p) + off, std::min(kChunk, len - off), MADV_WILLNEED) !=
           0) {
         return absl::InternalError(

@@ -24,7 +24,7 @@ enum class MapPrefetch {
   kNone,      // on demand only
   kWillNeed,  // madvise(MADV_WILLNEED) window by window: reads the range into
               // the page cache (blocking about as long as reading the file when
-              // it is cold, ~80 ms/GiB when cached) but maps nothing: pages join
+              // it is cold, ~25 ms/GiB when cached) but maps nothing: pages join
               // the RSS only when touched
   kPopulate,  // MADV_POPULATE_READ (llama.cpp's MAP_POPULATE): reads and maps
               // every page before returning; the whole range counts in the RSS
