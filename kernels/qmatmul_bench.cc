@@ -81,9 +81,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
     }
   }
   // Few tokens (short prompts, speculative chunks): where the panel GEMM's
-  // unpacking is least amortized.
+  // unpacking is least amortized (T = 4 is below kQGemmMinTokens: row dots).
   for (DType t : types) {
-    for (int64_t T : {8, 16, 32}) b->Args({2048, 1536, T, static_cast<int>(t), 0});
+    for (int64_t T : {4, 8, 16, 32}) b->Args({2048, 1536, T, static_cast<int>(t), 0});
   }
   // Gemma 3 270M's Q5_0 projections (llama.cpp's Q4_K_M falls back to Q5_0
   // for rows of 640): gate/up [640 -> 2048] and the transposed shape, integer
