@@ -118,7 +118,8 @@ std::string BenchResult::TestName() const {
   return s;
 }
 
-StepCost PlanStepCost(const graph::Plan& plan, const graph::Step& s, int64_t T, int64_t pos0) {
+StepCost PlanStepCost(const graph::Plan& plan, const graph::Step& s, int64_t T, int64_t pos0,
+                      int kv_elem_bytes) {
   StepCost c;
   for (const graph::VectorRef& v : s.vecs) c.weight_bytes += v.data.size() * sizeof(float);
   switch (s.op) {
@@ -150,7 +151,7 @@ StepCost PlanStepCost(const graph::Plan& plan, const graph::Step& s, int64_t T, 
       // K and V rows (f32) of the last row's window; earlier rows reuse them.
       int64_t keys = pos0 + T;
       if (pc.kind == graph::AttnKind::kSliding) keys = std::min(keys, pc.window - 1 + T);
-      c.kv_bytes += 2.0 * keys * pc.row_width() * sizeof(float);
+      c.kv_bytes += 2.0 * keys * pc.row_width() * kv_elem_bytes;
       return c;
     }
     default:
@@ -184,6 +185,7 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
                     ? opt.threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   rep.cpu_info = CpuModel();
+  rep.kv_type = opt.numerics == Numerics::kGgml ? "f16" : "f32";
 
   // Probe first (same process, same threads as the tests), before the
   // executor's buffers exist and before `prepare` maps weights in: its buffer
@@ -321,7 +323,8 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
       row.minor_faults_per_token += prof.minor_faults[i] / tokens_run;
       row.major_faults_per_token += prof.major_faults[i] / tokens_run;
       // Cost at the middle position of the profiled run.
-      const StepCost c = PlanStepCost(tg_plan, s, 1, rep.profile_depth + rep.profile_tokens / 2);
+      const StepCost c = PlanStepCost(tg_plan, s, 1, rep.profile_depth + rep.profile_tokens / 2,
+                                      rep.kv_type == "f16" ? 2 : 4);
       row.weight_bytes_per_token += c.weight_bytes;
       row.kv_bytes_per_token += c.kv_bytes;
       row.flops_per_token += c.flops;

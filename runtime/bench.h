@@ -89,6 +89,7 @@ struct BenchReport {
   int64_t n_ubatch = 0;  // prefill plan rows
   double dram_gbps = 0;
   std::string cpu_info;
+  std::string kv_type = "f32";  // KV cache element type: "f16" under the llama.cpp numerics
   std::vector<BenchResult> results;
   std::vector<OpProfileRow> profile;  // empty unless --profile
   int64_t profile_depth = 0, profile_tokens = 0;
@@ -110,7 +111,9 @@ struct StepCost {
   double kv_bytes = 0;
   double flops = 0;
 };
-StepCost PlanStepCost(const graph::Plan& plan, const graph::Step& s, int64_t T, int64_t pos0);
+// `kv_elem_bytes`: 4 for an f32 KV cache, 2 for fp16.
+StepCost PlanStepCost(const graph::Plan& plan, const graph::Step& s, int64_t T, int64_t pos0,
+                      int kv_elem_bytes = 4);
 
 std::string FormatMarkdown(const BenchReport& r);
 std::string FormatCsv(const BenchReport& r);
