@@ -4,7 +4,7 @@
 // Prefill: units of up to 8 consecutive queries and one KV head, each run by
 // one task: K rows widened to f32 once and dotted with every query row of the
 // block, softmax per row over its own visible keys (p = 0 elsewhere), then
-// P V in 2N-channel slices with keys widened once per 256-key chunk.
+// P V in 4N-channel slices with keys widened once per 256-key chunk.
 // Decode (few queries): the same arithmetic in three parallel phases (scores
 // over key chunks, softmax per row, P V over channel slices).
 // Every (query, head) result goes through the same Dot / SoftmaxRowF16 /
@@ -66,6 +66,43 @@ HWY_INLINE float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, i
   return dot;
 }
 
+// Four Dot(a, b_k) at once, sharing the loads of a; each result has exactly
+// Dot's operation sequence.
+HWY_INLINE void Dot4(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b0,
+                     const float* HWY_RESTRICT b1, const float* HWY_RESTRICT b2,
+                     const float* HWY_RESTRICT b3, int64_t d, float* HWY_RESTRICT out,
+                     int64_t out_stride) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  auto c0 = hn::Zero(df), c1 = hn::Zero(df), c2 = hn::Zero(df), c3 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= d; i += N) {
+    const auto va = hn::LoadU(df, a + i);
+    c0 = hn::MulAdd(va, hn::LoadU(df, b0 + i), c0);
+    c1 = hn::MulAdd(va, hn::LoadU(df, b1 + i), c1);
+    c2 = hn::MulAdd(va, hn::LoadU(df, b2 + i), c2);
+    c3 = hn::MulAdd(va, hn::LoadU(df, b3 + i), c3);
+  }
+  float r0 = hn::GetLane(hn::SumOfLanes(df, c0)), r1 = hn::GetLane(hn::SumOfLanes(df, c1));
+  float r2 = hn::GetLane(hn::SumOfLanes(df, c2)), r3 = hn::GetLane(hn::SumOfLanes(df, c3));
+  for (; i < d; ++i) {
+    r0 = std::fma(a[i], b0[i], r0);
+    r1 = std::fma(a[i], b1[i], r1);
+    r2 = std::fma(a[i], b2[i], r2);
+    r3 = std::fma(a[i], b3[i], r3);
+  }
+  out[0] = r0;
+  out[out_stride] = r1;
+  out[2 * out_stride] = r2;
+  out[3 * out_stride] = r3;
+}
+
+// Scores of `rows` query rows (q16, d floats each) against keys k0 .. k0 + n
+// - 1 of the cache: s[r * sstride + (j - k0)], four keys per pass (Dot4) and
+// Dot for the rest; kbuf holds 4 * d floats.
+HWY_INLINE void ScoreRows(const AttentionParams& p, int64_t kvh, const float* q16, int64_t rows,
+                          int64_t k0, int64_t n, float* kbuf, float* s, int64_t sstride);
+
 // Exact fp16 -> f32 widening of n values.
 HWY_INLINE void Widen(const uint16_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
   const hn::ScalableTag<float> df;
@@ -96,31 +133,29 @@ HWY_INLINE void SoftmaxRowF16(float* s, int64_t n) {
   RoundRowToF16(s, n, static_cast<float>(1.0 / sum), s);
 }
 
-// acc[r][0 .. 2N) += sum_j probs[r][j] * v[j][0 .. 2N) for NR rows, keys in
+// acc[r][0 .. 4N) += sum_j probs[r][j] * v[j][0 .. 4N) for NR rows, keys in
 // order; v rows are `vstride` floats apart, probs rows `pstride` apart.
+inline constexpr int64_t kSliceVecs = 4;  // channels per slice: kSliceVecs vectors
+
 template <size_t NR>
 HWY_INLINE void PVAccumulate(const float* HWY_RESTRICT probs, int64_t pstride,
                              const float* HWY_RESTRICT v, int64_t vstride, int64_t n,
                              float* HWY_RESTRICT acc, int64_t astride) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
-  hn::Vec<decltype(df)> a[NR][2];
-  for (size_t r = 0; r < NR; ++r) {
-    a[r][0] = hn::LoadU(df, acc + r * astride);
-    a[r][1] = hn::LoadU(df, acc + r * astride + N);
-  }
+  hn::Vec<decltype(df)> a[NR][kSliceVecs];
+  for (size_t r = 0; r < NR; ++r)
+    for (size_t k = 0; k < kSliceVecs; ++k) a[r][k] = hn::LoadU(df, acc + r * astride + k * N);
   for (int64_t j = 0; j < n; ++j) {
-    const auto v0 = hn::LoadU(df, v + j * vstride), v1 = hn::LoadU(df, v + j * vstride + N);
+    hn::Vec<decltype(df)> vv[kSliceVecs];
+    for (size_t k = 0; k < kSliceVecs; ++k) vv[k] = hn::LoadU(df, v + j * vstride + k * N);
     for (size_t r = 0; r < NR; ++r) {
       const auto pb = hn::Set(df, probs[r * pstride + j]);
-      a[r][0] = hn::MulAdd(pb, v0, a[r][0]);
-      a[r][1] = hn::MulAdd(pb, v1, a[r][1]);
+      for (size_t k = 0; k < kSliceVecs; ++k) a[r][k] = hn::MulAdd(pb, vv[k], a[r][k]);
     }
   }
-  for (size_t r = 0; r < NR; ++r) {
-    hn::StoreU(a[r][0], df, acc + r * astride);
-    hn::StoreU(a[r][1], df, acc + r * astride + N);
-  }
+  for (size_t r = 0; r < NR; ++r)
+    for (size_t k = 0; k < kSliceVecs; ++k) hn::StoreU(a[r][k], df, acc + r * astride + k * N);
 }
 
 inline const uint16_t* CacheRow(const AttentionParams& p, const uint16_t* cache, int64_t pos,
@@ -128,14 +163,30 @@ inline const uint16_t* CacheRow(const AttentionParams& p, const uint16_t* cache,
   return cache + (pos % p.cache_rows) * p.ld_kv + kvh * p.head_dim;
 }
 
+HWY_INLINE void ScoreRows(const AttentionParams& p, int64_t kvh, const float* q16, int64_t rows,
+                          int64_t k0, int64_t n, float* kbuf, float* s, int64_t sstride) {
+  const int64_t d = p.head_dim;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    for (int64_t k = 0; k < 4; ++k) Widen(CacheRow(p, p.k_cache_f16, k0 + j + k, kvh), d, kbuf + k * d);
+    for (int64_t r = 0; r < rows; ++r) {
+      Dot4(q16 + r * d, kbuf, kbuf + d, kbuf + 2 * d, kbuf + 3 * d, d, s + r * sstride + j, 1);
+    }
+  }
+  for (; j < n; ++j) {
+    Widen(CacheRow(p, p.k_cache_f16, k0 + j, kvh), d, kbuf);
+    for (int64_t r = 0; r < rows; ++r) s[r * sstride + j] = Dot(q16 + r * d, kbuf, d);
+  }
+}
+
 // out_rows[r][0 .. d) = probs (R x n, keys k0 .. k0 + n - 1) times V, in
-// slices of 2N channels, keys in chunks of kChunk widened once per chunk and
+// slices of 4N channels, keys in chunks of kChunk widened once per chunk and
 // slice for all R rows.
 inline void PVRows(const AttentionParams& p, int64_t kvh, int64_t k0, int64_t n,
                    const float* probs, int64_t pstride, int64_t R, float* const* out_rows) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t d = p.head_dim, S = 2 * N;
+  const int64_t d = p.head_dim, S = kSliceVecs * N;
   thread_local std::vector<float> vbuf, acc;
   vbuf.resize(static_cast<size_t>(kChunk * S));
   acc.resize(static_cast<size_t>(R * S));
@@ -184,15 +235,12 @@ inline void BlockUnit(const AttentionParams& p, const float* q, int64_t ldq, int
   const int64_t n = p.pos0 + t0 + B - k0;
   thread_local std::vector<float> q16, kbuf, scores;
   q16.resize(static_cast<size_t>(R * d));
-  kbuf.resize(static_cast<size_t>(d));
+  kbuf.resize(static_cast<size_t>(4 * d));
   scores.resize(static_cast<size_t>(R * n));
   for (int64_t t = 0; t < B; ++t) {
     RoundQuery(q + (t0 + t) * ldq + kvh * G * d, G * d, p.scale, q16.data() + t * G * d);
   }
-  for (int64_t j = 0; j < n; ++j) {
-    Widen(CacheRow(p, p.k_cache_f16, k0 + j, kvh), d, kbuf.data());
-    for (int64_t r = 0; r < R; ++r) scores[r * n + j] = Dot(q16.data() + r * d, kbuf.data(), d);
-  }
+  ScoreRows(p, kvh, q16.data(), R, k0, n, kbuf.data(), scores.data(), n);
   for (int64_t t = 0; t < B; ++t) {
     const int64_t qp = p.pos0 + t0 + t;
     const int64_t lo = first_key(qp) - k0, hi = qp - k0 + 1;
@@ -228,7 +276,7 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
   // softmax per row and P V over channel slices each spread over threads.
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t S = 2 * N;
+  const int64_t S = kSliceVecs * N;
   std::vector<Unit> units;
   int64_t floats = 0;
   for (int64_t i = 0; i < p.T * p.n_kv_heads; ++i) {
@@ -248,23 +296,21 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
     const Unit& u = units[i];
     first[i + 1] = first[i] + (u.k_lo + u.n - 1) / kChunk - u.k_lo / kChunk + 1;
   }
+  std::vector<float> q16(units.size() * static_cast<size_t>(G * d));
+  for (size_t i = 0; i < units.size(); ++i) {
+    RoundQuery(q + units[i].t * ldq + units[i].kvh * G * d, G * d, p.scale, q16.data() + i * G * d);
+  }
   ParallelFor(first.back(), 1, [&](int64_t a, int64_t b) {
-    thread_local std::vector<float> q16, kbuf;
-    q16.resize(static_cast<size_t>(G * d));
-    kbuf.resize(static_cast<size_t>(d));
+    thread_local std::vector<float> kbuf;
+    kbuf.resize(static_cast<size_t>(4 * d));
     for (int64_t task = a; task < b; ++task) {
       const size_t ui = std::upper_bound(first.begin(), first.end(), task) - first.begin() - 1;
       const Unit& u = units[ui];
-      RoundQuery(q + u.t * ldq + u.kvh * G * d, G * d, p.scale, q16.data());
       const int64_t c = u.k_lo / kChunk + (task - first[ui]);
       const int64_t j0 = std::max(u.k_lo, c * kChunk);
       const int64_t j1 = std::min(u.k_lo + u.n, (c + 1) * kChunk);
-      for (int64_t j = j0; j < j1; ++j) {
-        Widen(CacheRow(p, p.k_cache_f16, j, u.kvh), d, kbuf.data());
-        for (int64_t g = 0; g < G; ++g) {
-          scores[u.off + g * u.n + (j - u.k_lo)] = Dot(q16.data() + g * d, kbuf.data(), d);
-        }
-      }
+      ScoreRows(p, u.kvh, q16.data() + ui * G * d, G, j0, j1 - j0, kbuf.data(),
+                scores.data() + u.off + (j0 - u.k_lo), u.n);
     }
   });
   ParallelFor(static_cast<int64_t>(units.size()) * G, 4, [&](int64_t a, int64_t b) {
@@ -273,7 +319,7 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
       SoftmaxRowF16(scores.data() + u.off + (r % G) * u.n, u.n);
     }
   });
-  // P V: tasks (unit, 2N-channel slice); PVRows on a one-slice view of the head.
+  // P V: tasks (unit, 4N-channel slice); PVRows on a one-slice view of the head.
   const int64_t n_slices = (d + S - 1) / S;
   ParallelFor(static_cast<int64_t>(units.size()) * n_slices, 1, [&](int64_t a, int64_t b) {
     for (int64_t task = a; task < b; ++task) {
