@@ -313,7 +313,10 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
                 scores.data() + u.off + (j0 - u.k_lo), u.n);
     }
   });
-  ParallelFor(static_cast<int64_t>(units.size()) * G, 4, [&](int64_t a, int64_t b) {
+  // Short contexts: one task per phase (a oneTBB launch costs more than the work).
+  const bool small = floats * d < (int64_t{1} << 20);
+  ParallelFor(static_cast<int64_t>(units.size()) * G, small ? int64_t{1} << 30 : 4,
+              [&](int64_t a, int64_t b) {
     for (int64_t r = a; r < b; ++r) {
       const Unit& u = units[r / G];
       SoftmaxRowF16(scores.data() + u.off + (r % G) * u.n, u.n);
@@ -321,7 +324,8 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
   });
   // P V: tasks (unit, 4N-channel slice); PVRows on a one-slice view of the head.
   const int64_t n_slices = (d + S - 1) / S;
-  ParallelFor(static_cast<int64_t>(units.size()) * n_slices, 1, [&](int64_t a, int64_t b) {
+  ParallelFor(static_cast<int64_t>(units.size()) * n_slices, small ? int64_t{1} << 30 : 1,
+              [&](int64_t a, int64_t b) {
     for (int64_t task = a; task < b; ++task) {
       const Unit& u = units[task / n_slices];
       const int64_t i0 = (task % n_slices) * S;
