@@ -10,6 +10,7 @@
 
 #include "kernels/api.h"
 #include "kernels/cpu/attention-inl.h"
+#include "kernels/cpu/attention_check.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sov::kernels::HWY_NAMESPACE {
@@ -27,21 +28,8 @@ namespace sov::kernels {
 HWY_EXPORT(AttentionDispatch);
 
 void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
-  SOV_CHECK(p.n_kv_heads > 0 && p.n_q_heads > 0 && p.n_q_heads % p.n_kv_heads == 0)
-      << "Attention: n_q_heads " << p.n_q_heads << " is not a multiple of n_kv_heads "
-      << p.n_kv_heads;
-  SOV_CHECK(p.head_dim > 0 && p.T >= 0 && p.pos0 >= 0 && p.window >= 0)
-      << "Attention: bad geometry (head_dim " << p.head_dim << ", T " << p.T << ", pos0 "
-      << p.pos0 << ", window " << p.window << ")";
-  SOV_CHECK(ldq >= p.n_q_heads * p.head_dim && ldo >= p.n_q_heads * p.head_dim &&
-            p.ld_kv >= p.n_kv_heads * p.head_dim)
-      << "Attention: a row stride is smaller than its row";
+  internal::CheckAttentionGeometry("Attention", p, ldq, ldo);
   if (p.T == 0) return;
-  // Every visible key must still be in the (ring) cache.
-  const int64_t oldest = p.window > 0 ? std::max<int64_t>(0, p.pos0 - p.window + 1) : 0;
-  SOV_CHECK(p.cache_rows >= p.pos0 + p.T - oldest)
-      << "Attention: cache_rows " << p.cache_rows << " cannot hold positions " << oldest
-      << ".." << p.pos0 + p.T - 1;
   HWY_DYNAMIC_DISPATCH(AttentionDispatch)(p, q, ldq, out, ldo);
 }
 

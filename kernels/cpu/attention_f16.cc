@@ -26,6 +26,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/api.h"
+#include "kernels/cpu/attention_check.h"
 #include "kernels/cpu/f16-inl.h"
 #include "kernels/cpu/matmul-inl.h"  // LoadWeights(float16)
 #include "kernels/parallel.h"
@@ -351,20 +352,8 @@ HWY_EXPORT(AttentionF16Impl);
 void AttentionF16(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
   SOV_CHECK(p.k_cache_f16 != nullptr && p.v_cache_f16 != nullptr)
       << "AttentionF16: the fp16 cache pointers are not set";
-  SOV_CHECK(p.n_kv_heads > 0 && p.n_q_heads > 0 && p.n_q_heads % p.n_kv_heads == 0)
-      << "AttentionF16: n_q_heads " << p.n_q_heads << " is not a multiple of n_kv_heads "
-      << p.n_kv_heads;
-  SOV_CHECK(p.head_dim > 0 && p.T >= 0 && p.pos0 >= 0 && p.window >= 0)
-      << "AttentionF16: bad geometry (head_dim " << p.head_dim << ", T " << p.T << ", pos0 "
-      << p.pos0 << ", window " << p.window << ")";
-  SOV_CHECK(ldq >= p.n_q_heads * p.head_dim && ldo >= p.n_q_heads * p.head_dim &&
-            p.ld_kv >= p.n_kv_heads * p.head_dim)
-      << "AttentionF16: a row stride is smaller than its row";
+  internal::CheckAttentionGeometry("AttentionF16", p, ldq, ldo);
   if (p.T == 0) return;
-  const int64_t oldest = p.window > 0 ? std::max<int64_t>(0, p.pos0 - p.window + 1) : 0;
-  SOV_CHECK(p.cache_rows >= p.pos0 + p.T - oldest)
-      << "AttentionF16: cache_rows " << p.cache_rows << " cannot hold positions " << oldest
-      << ".." << p.pos0 + p.T - 1;
   HWY_DYNAMIC_DISPATCH(AttentionF16Impl)(p, q, ldq, out, ldo);
 }
 
