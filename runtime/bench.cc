@@ -80,11 +80,25 @@ StepCost RunCost(const graph::Plan& plan, int64_t n, int64_t pos0, int64_t rows)
 }
 
 // The process's high-water resident set (weights mapped in, arenas, KV
-// cache, everything): getrusage reports kilobytes on Linux.
+// cache, everything): VmHWM from /proc/self/status, which ResetPeakRss can
+// lower; getrusage's maximum (never reset) where /proc is missing.
 int64_t PeakRssBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // "NNN kB"
+  }
   struct rusage u;
   if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
   return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+// Sets the high-water mark back to the current RSS (Linux >= 4.0: writing
+// "5" to /proc/self/clear_refs), so the bandwidth probe's buffer, freed by
+// then, is not counted as the model's memory. A no-op where unsupported.
+void ResetPeakRss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (f) f << "5";
 }
 
 // Current resident bytes by kind from /proc/self/status: RssFile (mapped
@@ -193,6 +207,7 @@ absl::StatusOr<BenchReport> RunBench(const graph::Graph& g, const graph::WeightP
   BandwidthOptions bo = opt.probe;
   bo.threads = rep.threads;
   SOV_ASSIGN_OR_RETURN(rep.dram_gbps, MeasureReadBandwidth(bo));
+  ResetPeakRss();
   if (opt.prepare) SOV_RETURN_IF_ERROR(opt.prepare());
 
   ExecutorOptions eo;
