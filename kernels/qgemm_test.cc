@@ -16,6 +16,7 @@
 #include "kernels/api.h"
 #include "kernels/cpu/qmatmul.h"
 #include "kernels/reference/reference.h"
+#include "kernels/qmatrix_test_util.h"
 #include "kernels/test_util.h"
 #include "quant/quantize.h"
 
@@ -27,43 +28,9 @@ constexpr DType kTypes[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
 
 bool IsKQuant(DType t) { return BlockSize(t) == kQK_K; }
 
-struct QMatrix {
-  std::vector<uint8_t> bytes;
-  WeightView view;
-};
-
-QMatrix Quantized(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.assign(rb * rows, 0);
-  const auto vals = test_util::RandomFloats(rows * cols, seed);
-  EXPECT_TRUE(QuantizeRows(t, vals.data(), rows, cols, nullptr, m.bytes.data()).ok());
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
-
-// Every byte random (all quants, 6-bit scales and mins, Q6_K's int8 scales
-// incl. -128, Q8_0's -128), block scales from subnormal to 65504 and negative.
-QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.resize(rb * rows);
-  std::mt19937_64 rng(seed);
-  for (uint8_t& b : m.bytes) b = static_cast<uint8_t>(rng());
-  const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x2E66, 0x3C00, 0x7BFF, 0xFBFF, 0x0000};
-  const size_t bb = RowBytes(t, BlockSize(t));
-  for (size_t off = 0; off < m.bytes.size(); off += bb) {
-    uint16_t d = kScales[rng() % 8], dmin = kScales[rng() % 8];
-    if (t == DType::kQ6_K) {
-      std::memcpy(m.bytes.data() + off + offsetof(BlockQ6_K, d), &d, 2);
-    } else {
-      std::memcpy(m.bytes.data() + off, &d, 2);
-      if (IsKQuant(t)) std::memcpy(m.bytes.data() + off + 2, &dmin, 2);
-    }
-  }
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
+using test_util::QMatrix;
+using test_util::Quantized;
+using test_util::RandomBlocks;
 
 // Wide dynamic range per token, plus an all-zero token and a spike.
 std::vector<float> Activations(int64_t T, int64_t K, uint64_t seed) {

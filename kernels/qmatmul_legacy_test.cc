@@ -15,6 +15,7 @@
 #include "kernels/api.h"
 #include "kernels/cpu/qmatmul.h"
 #include "kernels/reference/reference.h"
+#include "kernels/qmatrix_test_util.h"
 #include "kernels/test_util.h"
 #include "quant/act_quant.h"
 #include "quant/float16.h"
@@ -27,42 +28,9 @@ using test_util::kU32;
 
 constexpr DType kLegacy[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ4_1, DType::kQ5_1};
 
-struct QMatrix {
-  std::vector<uint8_t> bytes;
-  WeightView view;
-};
-
-QMatrix Quantized(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.assign(rb * rows, 0);
-  const auto vals = test_util::RandomFloats(rows * cols, seed);
-  EXPECT_TRUE(QuantizeRows(t, vals.data(), rows, cols, nullptr, m.bytes.data()).ok());
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
-
-// Random bytes (every nibble and high bit), with d (and m for the _1 types)
-// drawn from fp16 values between subnormals and +-65504, zero included.
-QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.resize(rb * rows);
-  std::mt19937_64 rng(seed);
-  for (uint8_t& b : m.bytes) b = static_cast<uint8_t>(rng());
-  const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x1400, 0x2E66,
-                              0x3C00, 0x7BFF, 0xFBFF, 0xAE66, 0x0000};
-  auto pick = [&] { return kScales[rng() % (sizeof(kScales) / sizeof(kScales[0]))]; };
-  const bool has_min = t == DType::kQ4_1 || t == DType::kQ5_1;
-  const size_t bb = RowBytes(t, kQK);
-  for (size_t off = 0; off < m.bytes.size(); off += bb) {
-    const uint16_t d = pick(), mn = pick();
-    std::memcpy(m.bytes.data() + off, &d, 2);
-    if (has_min) std::memcpy(m.bytes.data() + off + 2, &mn, 2);
-  }
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
+using test_util::QMatrix;
+using test_util::Quantized;
+using test_util::RandomBlocks;
 
 // Rows with a wide dynamic range, all zeros, a spike, 1e-30 values, and
 // 1e-38 values (127 / amax overflows: the quantizer writes -128 everywhere).

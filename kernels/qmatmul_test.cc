@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "kernels/api.h"
 #include "kernels/reference/reference.h"
+#include "kernels/qmatrix_test_util.h"
 #include "kernels/test_util.h"
 #include "kernels/weight_row.h"
 #include "quant/float16.h"
@@ -28,48 +29,9 @@ using test_util::kU32;
 
 constexpr DType kTypes[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_0};
 
-struct QMatrix {
-  std::vector<uint8_t> bytes;
-  WeightView view;
-};
-
-// Fits real values with quant/ (realistic blocks).
-QMatrix Quantized(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.assign(rb * rows, 0);
-  const auto vals = test_util::RandomFloats(rows * cols, seed);
-  EXPECT_TRUE(QuantizeRows(t, vals.data(), rows, cols, nullptr, m.bytes.data()).ok());
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
-
-// Random bytes everywhere (all quant values, scales and mins, Q6_K's int8
-// scales incl. -128, Q8_0's -128), with the fp16 super-block scales replaced by
-// finite values from tiny subnormals to 65504.
-QMatrix RandomBlocks(DType t, int64_t rows, int64_t cols, uint64_t seed) {
-  QMatrix m;
-  const size_t rb = RowBytes(t, cols);
-  m.bytes.resize(rb * rows);
-  std::mt19937_64 rng(seed);
-  for (uint8_t& b : m.bytes) b = static_cast<uint8_t>(rng());
-  const uint16_t kScales[] = {0x0001, 0x03FF, 0x0400, 0x1400, 0x2E66,
-                              0x3C00, 0x7BFF, 0xFBFF, 0x0000};
-  auto pick = [&] { return kScales[rng() % (sizeof(kScales) / sizeof(kScales[0]))]; };
-  const size_t bb = RowBytes(t, BlockSize(t));
-  for (size_t off = 0; off < m.bytes.size(); off += bb) {
-    uint8_t* blk = m.bytes.data() + off;
-    uint16_t d = pick(), dmin = pick();
-    if (t == DType::kQ6_K) {
-      std::memcpy(blk + 208, &d, 2);
-    } else {
-      std::memcpy(blk, &d, 2);
-      if (t != DType::kQ8_0) std::memcpy(blk + 2, &dmin, 2);
-    }
-  }
-  m.view = WeightView{m.bytes.data(), t, rows, cols, rb};
-  return m;
-}
+using test_util::QMatrix;
+using test_util::Quantized;
+using test_util::RandomBlocks;
 
 // Activations with a wide dynamic range, an all-zero token and single spikes.
 std::vector<float> Activations(int64_t T, int64_t K, uint64_t seed) {
