@@ -58,6 +58,9 @@ namespace sov::kernels::internal {
 enum class ActFormat { kQ8_K, kQ8_0, kQ8_1 };
 size_t ActRowBytes(ActFormat f, int64_t k);
 void QuantizeActRow(ActFormat f, const float* x, int64_t k, void* dst);
+// The Q8_K case of QuantizeActRow: a vector version of quant/'s
+// QuantizeRowQ8_K with byte-identical output (kernels/cpu/act_q8k.cc).
+void QuantizeActRowQ8K(const float* x, int64_t k, BlockQ8_K* y);
 inline size_t ActTablesOffset(size_t block_bytes, int64_t nb) {
   return (static_cast<size_t>(nb) * block_bytes + 3) & ~size_t{3};
 }

@@ -27,11 +27,9 @@ void QuantizeActRow(ActFormat f, const float* x, int64_t k, void* dst) {
   const int64_t bs = f == ActFormat::kQ8_K ? kQK_K : kQK;
   SOV_CHECK(k % bs == 0) << "QuantizeActRow: " << k << " values are not whole blocks of " << bs;
   switch (f) {
-    case ActFormat::kQ8_K: {
-      const absl::Status s = QuantizeRows(DType::kQ8_K, x, 1, k, nullptr, dst);
-      SOV_CHECK(s.ok()) << "QuantizeActRow: " << s;
+    case ActFormat::kQ8_K:
+      QuantizeActRowQ8K(x, k, static_cast<BlockQ8_K*>(dst));
       return;
-    }
     case ActFormat::kQ8_0: {
       auto* blocks = static_cast<BlockQ8_0*>(dst);
       QuantizeActQ8_0(x, blocks, k);
