@@ -35,29 +35,22 @@ bool CpuHasVnni() {
 
 // ---- portable row dots ---------------------------------------------------------
 
-float RowDotQ4K(const void* wrow, const void* arow, int64_t nb) {
-  const auto* x = static_cast<const BlockQ4_K*>(wrow);
+// Q4_K and Q5_K: the integer parts (sumi, summ) of each block, then the
+// contract's fixed float step.
+template <class Block, void (*kIntParts)(const Block&, const BlockQ8_K&, int32_t*, int32_t*)>
+float RowDotK45(const void* wrow, const void* arow, int64_t nb) {
+  const auto* x = static_cast<const Block*>(wrow);
   const auto* a = static_cast<const BlockQ8_K*>(arow);
   float acc = 0.0f;
   for (int64_t i = 0; i < nb; ++i) {
     int32_t si, sm;
-    IntPartsQ4K(x[i], a[i], &si, &sm);
+    kIntParts(x[i], a[i], &si, &sm);
     acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, si, sm);
   }
   return acc;
 }
-
-float RowDotQ5K(const void* wrow, const void* arow, int64_t nb) {
-  const auto* x = static_cast<const BlockQ5_K*>(wrow);
-  const auto* a = static_cast<const BlockQ8_K*>(arow);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < nb; ++i) {
-    int32_t si, sm;
-    IntPartsQ5K(x[i], a[i], &si, &sm);
-    acc = CombineBlockK(acc, x[i].d, x[i].dmin, a[i].d, si, sm);
-  }
-  return acc;
-}
+constexpr auto RowDotQ4K = RowDotK45<BlockQ4_K, IntPartsQ4K>;
+constexpr auto RowDotQ5K = RowDotK45<BlockQ5_K, IntPartsQ5K>;
 
 float RowDotQ6K(const void* wrow, const void* arow, int64_t nb) {
   const auto* x = static_cast<const BlockQ6_K*>(wrow);
