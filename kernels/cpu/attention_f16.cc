@@ -114,10 +114,6 @@ HWY_INLINE void Widen(const uint16_t* HWY_RESTRICT src, int64_t n, float* HWY_RE
   for (; i < n; ++i) dst[i] = Fp16ToFp32(src[i]);
 }
 
-// q16 = f16(scale * q) for n values.
-HWY_INLINE void RoundQuery(const float* q, int64_t n, float scale, float* q16) {
-  RoundRowToF16(q, n, scale, q16);
-}
 
 // p = f16(exp(s - max) * f32(1 / sum)) over one row of n scores, in place.
 HWY_INLINE void SoftmaxRowF16(float* s, int64_t n) {
@@ -239,7 +235,7 @@ inline void BlockUnit(const AttentionParams& p, const float* q, int64_t ldq, int
   kbuf.resize(static_cast<size_t>(4 * d));
   scores.resize(static_cast<size_t>(R * n));
   for (int64_t t = 0; t < B; ++t) {
-    RoundQuery(q + (t0 + t) * ldq + kvh * G * d, G * d, p.scale, q16.data() + t * G * d);
+    RoundRowToF16(q + (t0 + t) * ldq + kvh * G * d, G * d, p.scale, q16.data() + t * G * d);
   }
   ScoreRows(p, kvh, q16.data(), R, k0, n, kbuf.data(), scores.data(), n);
   for (int64_t t = 0; t < B; ++t) {
@@ -299,7 +295,7 @@ void AttentionF16Impl(const AttentionParams& p, const float* q, int64_t ldq, flo
   }
   std::vector<float> q16(units.size() * static_cast<size_t>(G * d));
   for (size_t i = 0; i < units.size(); ++i) {
-    RoundQuery(q + units[i].t * ldq + units[i].kvh * G * d, G * d, p.scale, q16.data() + i * G * d);
+    RoundRowToF16(q + units[i].t * ldq + units[i].kvh * G * d, G * d, p.scale, q16.data() + i * G * d);
   }
   ParallelFor(first.back(), 1, [&](int64_t a, int64_t b) {
     thread_local std::vector<float> kbuf;

@@ -11,27 +11,41 @@
 
 namespace sov::kernels::ref {
 
-void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
+namespace {
+
+// The oracle loop of both cache types. f16: the KV cache is fp16 bits and the
+// rounding points of kernels::AttentionF16 apply (q16 = f16(scale q) before
+// the dot, p16 = f16(p) before P V); otherwise f32 rows, scale after the dot.
+void AttentionOracle(const AttentionParams& p, const float* q, int64_t ldq, float* out,
+                     int64_t ldo, bool f16) {
+  const char* op = f16 ? "AttentionF16" : "Attention";
   SOV_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0)
-      << "Attention: n_q_heads " << p.n_q_heads << " not a multiple of n_kv_heads "
-      << p.n_kv_heads;
-  SOV_CHECK(p.cache_rows > 0 && p.head_dim > 0) << "Attention: empty cache or head";
+      << op << ": n_q_heads " << p.n_q_heads << " not a multiple of n_kv_heads " << p.n_kv_heads;
+  SOV_CHECK(p.cache_rows > 0 && p.head_dim > 0 && (!f16 || (p.k_cache_f16 && p.v_cache_f16)))
+      << op << ": empty cache or head";
   const int64_t group = p.n_q_heads / p.n_kv_heads;
   const int64_t d = p.head_dim;
-  std::vector<double> s, acc(static_cast<size_t>(d));
+  // Element i of the cache row holding position kp for KV head kvh.
+  auto at = [&](const float* c32, const uint16_t* c16, int64_t kp, int64_t kvh, int64_t i) {
+    const int64_t off = (kp % p.cache_rows) * p.ld_kv + kvh * d + i;
+    return f16 ? static_cast<double>(Fp16ToFp32(c16[off])) : static_cast<double>(c32[off]);
+  };
+  std::vector<double> s, acc(static_cast<size_t>(d)), qv(static_cast<size_t>(d));
   for (int64_t t = 0; t < p.T; ++t) {
     const int64_t qp = p.pos0 + t;
     const int64_t k_lo = p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
     for (int64_t h = 0; h < p.n_q_heads; ++h) {
       const int64_t kvh = h / group;
-      const float* qv = q + t * ldq + h * d;
+      const float* qrow = q + t * ldq + h * d;
+      for (int64_t i = 0; i < d; ++i) {
+        qv[i] = f16 ? Fp16ToFp32(Fp32ToFp16(qrow[i] * p.scale)) : qrow[i];
+      }
       s.assign(static_cast<size_t>(qp - k_lo + 1), 0.0);
       double m = -INFINITY;
       for (int64_t kp = k_lo; kp <= qp; ++kp) {
-        const float* kv = p.k_cache + (kp % p.cache_rows) * p.ld_kv + kvh * d;
         double dot = 0.0;
-        for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(qv[i]) * kv[i];
-        dot *= p.scale;
+        for (int64_t i = 0; i < d; ++i) dot += qv[i] * at(p.k_cache, p.k_cache_f16, kp, kvh, i);
+        if (!f16) dot *= p.scale;
         s[kp - k_lo] = dot;
         m = std::max(m, dot);
       }
@@ -42,9 +56,9 @@ void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out
       }
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t kp = k_lo; kp <= qp; ++kp) {
-        const float* vv = p.v_cache + (kp % p.cache_rows) * p.ld_kv + kvh * d;
-        const double pr = s[kp - k_lo] / sum;
-        for (int64_t i = 0; i < d; ++i) acc[i] += pr * vv[i];
+        double pr = s[kp - k_lo] / sum;
+        if (f16) pr = Fp16ToFp32(Fp32ToFp16(static_cast<float>(pr)));
+        for (int64_t i = 0; i < d; ++i) acc[i] += pr * at(p.v_cache, p.v_cache_f16, kp, kvh, i);
       }
       float* o = out + t * ldo + h * d;
       for (int64_t i = 0; i < d; ++i) o[i] = static_cast<float>(acc[i]);
@@ -52,47 +66,14 @@ void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out
   }
 }
 
+}  // namespace
+
+void Attention(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
+  AttentionOracle(p, q, ldq, out, ldo, /*f16=*/false);
+}
+
 void AttentionF16(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
-  SOV_CHECK(p.n_kv_heads > 0 && p.n_q_heads % p.n_kv_heads == 0)
-      << "AttentionF16: n_q_heads " << p.n_q_heads << " not a multiple of n_kv_heads "
-      << p.n_kv_heads;
-  SOV_CHECK(p.cache_rows > 0 && p.head_dim > 0 && p.k_cache_f16 && p.v_cache_f16)
-      << "AttentionF16: empty cache or head";
-  const int64_t group = p.n_q_heads / p.n_kv_heads;
-  const int64_t d = p.head_dim;
-  std::vector<double> s, acc(static_cast<size_t>(d));
-  std::vector<float> q16(static_cast<size_t>(d));
-  for (int64_t t = 0; t < p.T; ++t) {
-    const int64_t qp = p.pos0 + t;
-    const int64_t k_lo = p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
-    for (int64_t h = 0; h < p.n_q_heads; ++h) {
-      const int64_t kvh = h / group;
-      const float* qv = q + t * ldq + h * d;
-      for (int64_t i = 0; i < d; ++i) q16[i] = Fp16ToFp32(Fp32ToFp16(qv[i] * p.scale));
-      s.assign(static_cast<size_t>(qp - k_lo + 1), 0.0);
-      double m = -INFINITY;
-      for (int64_t kp = k_lo; kp <= qp; ++kp) {
-        const uint16_t* kv = p.k_cache_f16 + (kp % p.cache_rows) * p.ld_kv + kvh * d;
-        double dot = 0.0;
-        for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(q16[i]) * Fp16ToFp32(kv[i]);
-        s[kp - k_lo] = dot;
-        m = std::max(m, dot);
-      }
-      double sum = 0.0;
-      for (double& e : s) {
-        e = std::exp(e - m);
-        sum += e;
-      }
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t kp = k_lo; kp <= qp; ++kp) {
-        const uint16_t* vv = p.v_cache_f16 + (kp % p.cache_rows) * p.ld_kv + kvh * d;
-        const double pr = Fp16ToFp32(Fp32ToFp16(static_cast<float>(s[kp - k_lo] / sum)));
-        for (int64_t i = 0; i < d; ++i) acc[i] += pr * Fp16ToFp32(vv[i]);
-      }
-      float* o = out + t * ldo + h * d;
-      for (int64_t i = 0; i < d; ++i) o[i] = static_cast<float>(acc[i]);
-    }
-  }
+  AttentionOracle(p, q, ldq, out, ldo, /*f16=*/true);
 }
 
 void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, int64_t T,

@@ -15,6 +15,7 @@
 #include "runtime/bench.h"
 #include "runtime/check.h"
 #include "runtime/cli/command.h"
+#include "runtime/cli/run_text.h"
 #include "runtime/gguf_reader.h"
 #include "runtime/loader.h"
 #include "runtime/text_model.h"
@@ -148,11 +149,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& argv) {
   opt.threads = static_cast<int>(threads);
   opt.seed = static_cast<uint64_t>(seed);
   opt.profile = a.Has("profile");
-  // GGUF files default to llama.cpp's arithmetic (fp16 KV cache), as in `sov run`.
-  opt.numerics = LooksLikeGguf(model) ? Numerics::kGgml : Numerics::kReference;
-  if (std::optional<std::string> n = a.Get("numerics")) {
-    SOV_ASSIGN_OR_RETURN(opt.numerics, ParseNumerics(*n));
-  }
+  SOV_ASSIGN_OR_RETURN(opt.numerics, NumericsFlag(a, model));
   opt.probe.bytes = static_cast<size_t>(probe_mib) << 20;
   SOV_ASSIGN_OR_RETURN(const MapPrefetch prefetch, ParseMapPrefetch(a.GetOr("mmap", "willneed")));
   const std::string out = a.GetOr("output", "md");

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/check.h"
 #include "runtime/cli/command.h"
+#include "runtime/cli/run_text.h"
 #include "runtime/executor.h"
 #include "runtime/loader.h"
 #include "runtime/numerics.h"
@@ -53,10 +54,7 @@ absl::Status RunLogits(const std::vector<std::string>& argv) {
   if (tok_text.empty()) return absl::InvalidArgumentError("--tokens: the token list is empty");
   SOV_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, ParseIntList(tok_text));
   const bool gguf = LooksLikeGguf(model);
-  Numerics numerics = gguf ? Numerics::kGgml : Numerics::kReference;
-  if (std::optional<std::string> n = a.Get("numerics")) {
-    SOV_ASSIGN_OR_RETURN(numerics, ParseNumerics(*n));
-  }
+  SOV_ASSIGN_OR_RETURN(const Numerics numerics, NumericsFlag(a, model));
   if (gguf) {
     // Architectures other than gemma4 go through the architecture-neutral text model.
     SOV_ASSIGN_OR_RETURN(std::unique_ptr<GgufReader> probe, GgufReader::Open(model));

@@ -71,6 +71,11 @@ bool WantsTextRun(const Args& a) {
   return m.has_value() && LooksLikeGguf(*m);
 }
 
+absl::StatusOr<Numerics> NumericsFlag(const Args& a, const std::string& model) {
+  if (std::optional<std::string> n = a.Get("numerics")) return ParseNumerics(*n);
+  return LooksLikeGguf(model) ? Numerics::kGgml : Numerics::kReference;
+}
+
 absl::Status RunText(const Args& a) {
   SOV_ASSIGN_OR_RETURN(std::string path, a.Require("model"));
   if (a.Has("tokens") && (a.Has("prompt") || a.Has("chat")))
@@ -99,9 +104,7 @@ absl::Status RunText(const Args& a) {
   SessionOptions so;
   so.threads = static_cast<int>(threads);
   so.context = ctx;
-  if (std::optional<std::string> n = a.Get("numerics")) {
-    SOV_ASSIGN_OR_RETURN(so.numerics, ParseNumerics(*n));
-  }
+  SOV_ASSIGN_OR_RETURN(so.numerics, NumericsFlag(a, path));
   if (ctx == 0 && !a.Has("chat")) {
     // One-shot: size the cache for this prompt; a too-long prompt is reported by Run.
     so.context = std::min<int64_t>(m->context_length, 4096);

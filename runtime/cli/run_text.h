@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runtime/cli/command.h"
+#include "runtime/numerics.h"
 
 namespace sov::cli {
 
@@ -21,6 +23,11 @@ const std::vector<std::string>& RunTextSwitches();
 bool WantsTextRun(const Args& a);
 
 absl::Status RunText(const Args& a);
+
+// --numerics if given, else the default for `model`: llama.cpp's arithmetic
+// for GGUF files, the reference one for Hugging Face directories
+// (runtime/numerics.h). Used by run, bench and logits alike.
+absl::StatusOr<Numerics> NumericsFlag(const Args& a, const std::string& model);
 
 }  // namespace sov::cli
 
