@@ -7,7 +7,8 @@
 llama.cpp side: the low-level llama-cpp-python API with a graph-evaluation callback (`cb_eval`) that copies
 every float32 tensor llama.cpp computes for one batch of the tokens (flash attention off, fp16 KV cache:
 llama-cpp-python's defaults). Sovereign side: `sov logits --taps DIR` (gemma3 GGUFs). Pairs compared:
-scaled embeddings (`inp_scaled` / `embed`), each layer's output (`l_out-L` / `LL_resid`) and the final
+scaled embeddings (`inp_scaled` / `embed`), each layer's intermediate values (attn_norm, Qcur, Kcur, Vcur,
+kqv_out, ..., ffn_post_norm: same names on both sides) and output (`l_out-L` / `LL_resid`) and the final
 norm (`result_norm` / `final_norm`); bench/check_llamacpp_logits.py compares every position's logits.
 Per pair and position it prints max |delta| and max |delta| / max |value|; the first position that moves
 away from rounding level shows where two runs part.
@@ -74,6 +75,11 @@ def llama_tensors(model_path, tokens, threads):
     return dump
 
 
+# Intermediate tensors compared when both sides have them, in graph order.
+OPS = ["attn_norm", "Qcur", "Kcur", "Vcur", "kqv_out", "attn_post_norm", "sa_out", "ffn_norm", "ffn_gate",
+       "ffn_up", "ffn_geglu", "ffn_out", "ffn_post_norm"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sov", required=True)
@@ -94,13 +100,21 @@ def main():
         ours = {os.path.basename(p)[:-4]: np.load(p) for p in glob.glob(f"{d}/*.npy")}
 
     def row(name, want, got):
-        print(f"{name:>12}  " + "  ".join(f"{np.abs(g - w).max():9.3g} ({np.abs(g - w).max() / max(np.abs(w).max(), 1e-30):7.1e})"
+        print(f"{name:>17}  " + "  ".join(f"{np.abs(g - w).max():9.3g} ({np.abs(g - w).max() / max(np.abs(w).max(), 1e-30):7.1e})"
                                           for w, g in zip(want, got)))
 
     print(f"tokens {a.tokens}\nper position: max |delta| (relative to max |value|)")
     row("embed", ref["inp_scaled"].reshape(len(tokens), -1), ours["xx_embed_p0"])
     layers = sorted(int(k.split("_")[0]) for k in ours if k.endswith("_resid_p0"))
     for l in layers:
+        # Per-op taps (sov logits --taps on gemma3 writes them under llama.cpp's names).
+        for name in OPS:
+            mine = ours.get(f"{l:02d}_{name}_p0")
+            theirs = ref.get(f"{name}-{l}")
+            if mine is None or theirs is None:
+                continue
+            want = theirs.reshape(-1, mine.shape[1])
+            row(f"{l:2d} {name}", want, mine[-want.shape[0]:])
         want = ref[f"l_out-{l}"].reshape(-1, ours[f"{l:02d}_resid_p0"].shape[1])
         got = ours[f"{l:02d}_resid_p0"][-want.shape[0]:]
         row(f"layer {l}", want, got)

@@ -130,6 +130,16 @@ ValueRef GraphBuilder::RoPE(ValueRef x, int64_t n_heads, int64_t head_dim,
   return out;
 }
 
+ValueRef GraphBuilder::RoPE(ValueRef x, int64_t n_heads, int64_t head_dim,
+                            std::vector<float> inv_freq, float base, float freq_scale,
+                            std::string_view name) {
+  ValueRef out = RoPE(x, n_heads, head_dim, std::move(inv_freq), name);
+  Node& n = g_.nodes.back();
+  n.rope_base = base;
+  n.rope_freq_scale = freq_scale;
+  return out;
+}
+
 void GraphBuilder::KvStore(KvCacheRef cache, ValueRef k, ValueRef v, std::string_view name) {
   CheckRef(k, "KvStore k");
   CheckRef(v, "KvStore v");

@@ -84,6 +84,10 @@ class GraphBuilder {
   // NeoX RoPE on x [T, n_heads * head_dim]; inv_freq has head_dim / 2 entries.
   ValueRef RoPE(ValueRef x, int64_t n_heads, int64_t head_dim, std::vector<float> inv_freq,
                 std::string_view name = "");
+  // The same, also recording llama.cpp's form of the frequencies (Node::rope_base):
+  // inv_freq[i] == freq_scale * base^(-2i / head_dim).
+  ValueRef RoPE(ValueRef x, int64_t n_heads, int64_t head_dim, std::vector<float> inv_freq,
+                float base, float freq_scale, std::string_view name);
   // Appends this step's k and v rows ([T, n_kv_heads * head_dim]) to `cache`.
   void KvStore(KvCacheRef cache, ValueRef k, ValueRef v, std::string_view name = "");
   // Causal (or sliding, per the cache) attention of q [T, n_q_heads * head_dim]

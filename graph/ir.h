@@ -118,6 +118,10 @@ struct Node {
   int64_t n_experts = 0;        // MoeExperts
   int64_t intermediate = 0;     // MoeExperts
   std::vector<float> inv_freq;  // RoPE: head_dim / 2 frequencies (0 = identity)
+  // RoPE, llama.cpp's parametrisation of the same frequencies (0: none given):
+  // inv_freq[i] = freq_scale * rope_base^(-2i / head_dim). The "ggml" numerics
+  // evaluate the angles from these the way ggml does (kernels/cpu/rope_ggml.h).
+  float rope_base = 0.0f, rope_freq_scale = 1.0f;
   // Fused nodes: the names of the nodes they replaced, for dumps and taps.
   std::vector<std::string> fused_from;
 };

@@ -75,6 +75,7 @@ struct Step {
   int64_t group_dim = 0, n_heads = 0, head_dim = 0, n_layers = 0, per_layer = 0;
   int64_t top_k = 0, n_experts = 0, intermediate = 0;
   std::vector<float> inv_freq;
+  float rope_base = 0.0f, rope_freq_scale = 1.0f;  // Node::rope_base
   bool in_place = false;  // out[0] shares storage with in[in_place_input]
   int in_place_input = -1;
   std::vector<int32_t> taps;  // indices into Plan::taps recorded after this step

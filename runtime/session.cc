@@ -40,7 +40,7 @@ const char* StopReasonName(StopReason r) {
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(const TextModel& model,
                                                          const SessionOptions& options) {
   if (options.context < 0) return absl::InvalidArgumentError("context must be >= 0");
-  if (options.prefill_rows <= 0) return absl::InvalidArgumentError("prefill_rows must be > 0");
+  if (options.prefill_rows < 0) return absl::InvalidArgumentError("prefill_rows must be >= 0");
   std::unique_ptr<Session> s(new Session());
   s->model_ = &model;
   s->context_ =
@@ -50,11 +50,13 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const TextModel& model,
         "context ", s->context_, " exceeds the model's context length ", model.context_length));
   SOV_ASSIGN_OR_RETURN(s->graph_, model.build_graph(/*last_row_only=*/true));
   ExecutorOptions eo;
-  eo.prefill_rows = std::min(options.prefill_rows, s->context_);
+  eo.numerics = options.numerics.value_or(model.default_numerics);
+  const int64_t rows =
+      options.prefill_rows > 0 ? options.prefill_rows : (eo.numerics == Numerics::kGgml ? 512 : 64);
+  eo.prefill_rows = std::min(rows, s->context_);
   eo.context = s->context_;
   eo.threads = options.threads;
   eo.fuse = options.fuse;
-  eo.numerics = options.numerics.value_or(model.default_numerics);
   SOV_ASSIGN_OR_RETURN(s->ex_, Executor::Create(s->graph_, *model.weights, eo));
   return s;
 }

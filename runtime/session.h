@@ -44,7 +44,10 @@ namespace sov {
 struct SessionOptions {
   int threads = 0;            // 0: oneTBB's default
   int64_t context = 0;        // positions the cache holds; 0: min(model context, 4096)
-  int64_t prefill_rows = 64;  // prefill chunk (longer prompts run in chunks)
+  // Prefill chunk (longer prompts run in chunks); 0: 512 under the llama.cpp
+  // numerics (llama.cpp's default n_ubatch: its kernels' float orders depend on
+  // how many rows a batch has, so matching it matters), 64 otherwise.
+  int64_t prefill_rows = 0;
   bool fuse = true;
   // Unset: the model's default (GGUF: llama.cpp's arithmetic, runtime/numerics.h).
   std::optional<Numerics> numerics;

@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<TextModel>> LoadTextModel(const std::string& path
   m->build_graph = [c](bool last_row_only) {
     return gemma3::BuildGraph(c, {.last_row_only = last_row_only});
   };
+  m->build_debug_graph = [c] { return gemma3::BuildGraph(c, {.debug_taps = true}); };
   return m;
 }
 

@@ -41,6 +41,9 @@ struct TextModel {
   std::unique_ptr<graph::WeightProvider> weights;
   // Builds the forward graph (every row's logits, or only the last row's).
   std::function<absl::StatusOr<graph::Graph>(bool last_row_only)> build_graph;
+  // Every row's logits plus per-op taps under llama.cpp's tensor names
+  // (`sov logits --taps`); null when the architecture has none.
+  std::function<absl::StatusOr<graph::Graph>()> build_debug_graph;
   // Keeps the mapping (and whatever the weights point into) alive; destroyed last.
   std::unique_ptr<GgufReader> gguf;
 

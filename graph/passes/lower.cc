@@ -78,6 +78,8 @@ class Lowerer {
       s.n_experts = n.n_experts;
       s.intermediate = n.intermediate;
       s.inv_freq = n.inv_freq;
+      s.rope_base = n.rope_base;
+      s.rope_freq_scale = n.rope_freq_scale;
       s.in_place_input = InPlaceInput(g_, static_cast<int32_t>(i), last);
       s.in_place = s.in_place_input >= 0;
       absl::Status st = ResolveWeights(n, &s);

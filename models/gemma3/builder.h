@@ -24,6 +24,11 @@ namespace sov::gemma3 {
 struct BuildOptions {
   // Only the last token's logits (generation); otherwise logits for every row.
   bool last_row_only = false;
+  // Also tap the intermediate values of every layer, under llama.cpp's
+  // graph-callback names (attn_norm, Qcur, Kcur, Vcur, kqv_out, attn_post_norm,
+  // sa_out, ffn_norm, ffn_gate, ffn_up, ffn_geglu, ffn_out, ffn_post_norm), so
+  // bench/compare_llamacpp_taps.py can pair them with llama.cpp's tensors.
+  bool debug_taps = false;
 };
 
 // `c` must be finalized (ModelConfig::Finalize).

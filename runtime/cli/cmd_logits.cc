@@ -70,15 +70,18 @@ absl::Status RunLogits(const std::vector<std::string>& argv) {
       if (static_cast<int64_t>(tokens.size()) > m->context_length)
         return absl::InvalidArgumentError(absl::StrCat(tokens.size(), " tokens exceed the context of ",
                                                        m->context_length));
-      SOV_ASSIGN_OR_RETURN(graph::Graph g, m->build_graph(/*last_row_only=*/false));
+      const std::optional<std::string> tap_dir = a.Get("taps");
+      const bool debug = tap_dir.has_value() && m->build_debug_graph != nullptr;
+      SOV_ASSIGN_OR_RETURN(graph::Graph g,
+                           debug ? m->build_debug_graph() : m->build_graph(/*last_row_only=*/false));
       ExecutorOptions eo;
-      eo.prefill_rows = std::min<int64_t>(static_cast<int64_t>(tokens.size()), 256);
+      eo.fuse = !debug;  // keep every tapped value (fusion does not change the arithmetic)
+      eo.prefill_rows = std::min<int64_t>(static_cast<int64_t>(tokens.size()), 512);  // llama.cpp's n_ubatch
       eo.context = static_cast<int64_t>(tokens.size());
       eo.threads = static_cast<int>(threads);
       eo.numerics = numerics;
       SOV_ASSIGN_OR_RETURN(std::unique_ptr<Executor> ex, Executor::Create(g, *m->weights, eo));
       std::vector<TapRecord> taps;
-      const std::optional<std::string> tap_dir = a.Get("taps");
       if (tap_dir.has_value()) ex->set_tap_sink(&taps);
       SOV_ASSIGN_OR_RETURN(Logits l, ex->Prefill(tokens));
       SOV_RETURN_IF_ERROR(WriteNpy(out, l.data.data(), l.rows, l.cols));
