@@ -1,0 +1,348 @@
+// Q8_0 / Q5_0 MatMul in llama.cpp's x86 float order (see ggml_q0.h for the
+// steps). The portable code below is the definition; the AVX512-VNNI kernels
+// (Highway 1.0.3 has no vpdpbusd, hence intrinsics behind a runtime CPU check,
+// as in qgemm.cc) form the same exact lane integers and take the same float
+// steps lane by lane, so every path is bitwise equal for any T and thread
+// count (each output is computed whole by one task).
+#include "kernels/cpu/ggml_q0.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/qmatmul.h"
+#include "kernels/cpu/qmatmul_legacy.h"
+#include "kernels/parallel.h"
+#include "quant/blocks.h"
+#include "quant/float16.h"
+#include "runtime/check.h"
+
+// GCC 12 reports the _mm512_undefined_* inside the cast / convert intrinsics as
+// "maybe uninitialized" once the tiles are inlined; the value is never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace sov::kernels::internal {
+namespace {
+
+std::atomic<bool> g_fast_enabled{true};
+
+bool CpuHasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+size_t BlockBytes(DType t) { return t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0); }
+
+// ---- portable: the definition -------------------------------------------------
+
+// Signed weight values of one block in element order (Q5_0: the nibble with
+// its fifth bit, minus 16) and its fp16 scale.
+uint16_t WeightValues(DType t, const uint8_t* blk, int8_t v[kQK]) {
+  if (t == DType::kQ8_0) {
+    const auto& x = *reinterpret_cast<const BlockQ8_0*>(blk);
+    std::memcpy(v, x.qs, kQK);
+    return x.d;
+  }
+  const auto& x = *reinterpret_cast<const BlockQ5_0*>(blk);
+  for (int e = 0; e < kQK; ++e)
+    v[e] = static_cast<int8_t>((LegacyLow4(x.qs, e) | (LegacyHigh1(x.qh, e) << 4)) - 16);
+  return x.d;
+}
+
+// ggml forms v * a as |v| * sign(a, v) (vpsignb, then unsigned x signed
+// bytes), where negating a = -128 wraps back to -128. That equals v * a except
+// for a = -128 against v < 0, which the x86 Q8_0 quantizer only writes for a
+// NaN input or a block whose 127 / amax overflows (then its fp16 d is 0).
+inline int32_t SignTrickProduct(int8_t v, int8_t a) {
+  const int av = v < 0 ? -v : v;  // |-128| = 128 is what vpsignb's byte means unsigned
+  const int8_t sa = v < 0 ? static_cast<int8_t>(-static_cast<int>(a) & 0xFF) : (v == 0 ? 0 : a);
+  return av * sa;
+}
+
+// True if some block with a nonzero scale holds a -128: the one case where
+// the exact products of the VNNI kernels and ggml's differ observably (with
+// d = 0 every such product is multiplied by a zero and added to an
+// accumulator that is never -0, so the difference cannot show).
+bool HasWrappingActivation(const uint8_t* act, size_t arow, int64_t T, int64_t nb) {
+  for (int64_t t = 0; t < T; ++t) {
+    const auto* a = reinterpret_cast<const BlockQ8_0*>(act + arow * t);
+    for (int64_t b = 0; b < nb; ++b) {
+      if ((a[b].d & 0x7FFF) == 0) continue;
+      bool wrap = false;
+      for (int j = 0; j < kQK; ++j) wrap |= a[b].qs[j] == -128;
+      if (wrap) return true;
+    }
+  }
+  return false;
+}
+
+// Step 4: tinyBLAS hsum(__m256) / hsum_float_8. Only additions, so no
+// contraction can touch it.
+float HsumGgml(const float acc[8]) {
+  const float s0 = acc[4] + acc[0], s1 = acc[5] + acc[1];
+  const float s2 = acc[6] + acc[2], s3 = acc[7] + acc[3];
+  return (s0 + s2) + (s1 + s3);
+}
+
+float DotPortable(DType t, const uint8_t* wrow, const BlockQ8_0* a, int64_t nb) {
+  const size_t bb = BlockBytes(t);
+  float acc[8] = {};  // step 2: +0
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t v[kQK];
+    const uint16_t wd = WeightValues(t, wrow + b * bb, v);
+    // Step 3: the scale product is rounded on its own (vmulps), then one FMA
+    // per lane; std::fma is the correctly rounded fused operation vfmadd is.
+    const float d = Materialize(Fp16ToFp32(wd) * Fp16ToFp32(a[b].d));
+    for (int l = 0; l < 8; ++l) {
+      int32_t s = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) s += SignTrickProduct(v[j], a[b].qs[j]);
+      acc[l] = std::fma(d, static_cast<float>(s), acc[l]);
+    }
+  }
+  return HsumGgml(acc);
+}
+
+// ---- AVX512-VNNI -----------------------------------------------------------------
+//
+// A zmm accumulator holds two outputs, eight lanes each (lanes 0..7 and 8..15
+// are acc[0..7] of two outputs). Pairs are (one row, two tokens) for T >= 2
+// and (two rows, one token) for a lone token, so no half is wasted in decode.
+//
+// Integers: vpdpbusd takes unsigned x signed bytes, so the activation goes in
+// as u = a + 128 (a xor 0x80) against the signed weight v, and the lane
+// starts at -128 * (sum of the lane's 4 weights): sum (a + 128) v - 128 sum v
+// = sum a v, exactly (every partial sum is far inside int32). That is ggml's
+// sign-trick integer whenever it can show (HasWrappingActivation sends the
+// other calls to the portable code).
+
+#define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+constexpr int kRowTile = 4;   // weight rows per token-pair tile
+constexpr int kPairTile = 4;  // token pairs per tile (8 tokens)
+constexpr int kRowPairTile = 4;  // row pairs per lone-token tile (8 rows)
+
+template <DType kT>
+SOV_VNNI512 inline __m256i LoadWeights(const uint8_t* blk) {
+  if constexpr (kT == DType::kQ8_0) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offsetof(BlockQ8_0, qs)));
+  } else {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(BlockQ5_0, qs)));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i nib = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(x, m4)),
+                                                _mm_and_si128(_mm_srli_epi16(x, 4), m4), 1);
+    uint32_t qh;
+    std::memcpy(&qh, blk + offsetof(BlockQ5_0, qh), 4);
+    const __m256i hi = _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi8(_mm256_or_si256(nib, hi), _mm256_set1_epi8(16));
+  }
+}
+
+SOV_VNNI512 inline float WeightScale(const uint8_t* blk) {
+  uint16_t h;
+  std::memcpy(&h, blk, 2);
+  return _cvtsh_ss(h);
+}
+
+// Two eight-lane float halves as one zmm, and the high half back (AVX512F
+// forms; the f32x8 ones need AVX512DQ).
+SOV_VNNI512 inline __m512 Join(__m256 lo, __m256 hi) {
+  return _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+SOV_VNNI512 inline __m256 High(__m512 x) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+
+// -128 * (sum of each lane's 4 weights): the start value of the lane.
+SOV_VNNI512 inline __m512i OffsetInit(__m512i v) {
+  return _mm512_sub_epi32(_mm512_setzero_si512(),
+                          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), v));
+}
+
+// Step 4 on one eight-lane half, with the instructions ggml uses.
+SOV_VNNI512 inline float Hsum8(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+SOV_VNNI512 inline __m512 Step(__m512 acc, __m512 d, __m512i u, __m512i v, __m512i init) {
+  const __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init, u, v));
+  return _mm512_fmadd_ps(d, f, acc);
+}
+
+struct Act {
+  const uint8_t* data;  // T rows written by QuantizeActRow(kQ8_0)
+  size_t row_bytes;
+  int64_t nb;
+  const BlockQ8_0* blocks(int64_t t) const {
+    return reinterpret_cast<const BlockQ8_0*>(data + row_bytes * t);
+  }
+  const float* scales(int64_t t) const {  // the widened fp16 d of each block
+    return reinterpret_cast<const float*>(data + row_bytes * t +
+                                          ActTablesOffset(sizeof(BlockQ8_0), nb));
+  }
+};
+
+// Rows rows[0..kRowTile) x tokens t[0..2 kPairTile): out-of-range entries
+// repeat a valid row / token and are not stored.
+template <DType kT>
+SOV_VNNI512 void TilePairs(const uint8_t* const* rows, int nrows, const int64_t* n_idx, const Act& act,
+                           const int64_t* toks, int ntoks, float* y, int64_t ldy) {
+  constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
+  const __m512i flip = _mm512_set1_epi8(-128);
+  const BlockQ8_0* ab[2 * kPairTile];
+  const float* ad[2 * kPairTile];
+  for (int i = 0; i < 2 * kPairTile; ++i) {
+    ab[i] = act.blocks(toks[i]);
+    ad[i] = act.scales(toks[i]);
+  }
+  __m512 acc[kRowTile][kPairTile];
+  for (auto& r : acc)
+    for (auto& a : r) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < act.nb; ++b) {
+    __m512i u[kPairTile];
+    __m512 da[kPairTile];
+    for (int p = 0; p < kPairTile; ++p) {
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[2 * p][b].qs));
+      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[2 * p + 1][b].qs));
+      u[p] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a0), a1, 1), flip);
+      da[p] = Join(_mm256_set1_ps(ad[2 * p][b]), _mm256_set1_ps(ad[2 * p + 1][b]));
+    }
+    for (int r = 0; r < kRowTile; ++r) {
+      const uint8_t* blk = rows[r] + b * bb;
+      const __m512i v = _mm512_broadcast_i64x4(LoadWeights<kT>(blk));
+      const __m512i init = OffsetInit(v);
+      const __m512 dw = _mm512_set1_ps(WeightScale(blk));
+      for (int p = 0; p < kPairTile; ++p)
+        acc[r][p] = Step(acc[r][p], _mm512_mul_ps(dw, da[p]), u[p], v, init);
+    }
+  }
+  for (int r = 0; r < nrows; ++r)
+    for (int p = 0; p < kPairTile; ++p) {
+      if (2 * p < ntoks) y[toks[2 * p] * ldy + n_idx[r]] = Hsum8(_mm512_castps512_ps256(acc[r][p]));
+      if (2 * p + 1 < ntoks)
+        y[toks[2 * p + 1] * ldy + n_idx[r]] = Hsum8(High(acc[r][p]));
+    }
+}
+
+// One token t against rows rows[0..2 kRowPairTile) (two per accumulator).
+template <DType kT>
+SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int64_t* n_idx,
+                               const Act& act, int64_t t, float* y, int64_t ldy) {
+  constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
+  const BlockQ8_0* ab = act.blocks(t);
+  const float* ad = act.scales(t);
+  __m512 acc[kRowPairTile];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < act.nb; ++b) {
+    const __m512i u = _mm512_xor_si512(
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[b].qs))),
+        _mm512_set1_epi8(-128));
+    const __m512 da = _mm512_set1_ps(ad[b]);
+    for (int p = 0; p < kRowPairTile; ++p) {
+      const uint8_t* b0 = rows[2 * p] + b * bb;
+      const uint8_t* b1 = rows[2 * p + 1] + b * bb;
+      const __m512i v =
+          _mm512_inserti64x4(_mm512_castsi256_si512(LoadWeights<kT>(b0)), LoadWeights<kT>(b1), 1);
+      const __m512 dw = Join(_mm256_set1_ps(WeightScale(b0)), _mm256_set1_ps(WeightScale(b1)));
+      acc[p] = Step(acc[p], _mm512_mul_ps(dw, da), u, v, OffsetInit(v));
+    }
+  }
+  for (int p = 0; p < kRowPairTile; ++p) {
+    if (2 * p < nrows) y[t * ldy + n_idx[2 * p]] = Hsum8(_mm512_castps512_ps256(acc[p]));
+    if (2 * p + 1 < nrows)
+      y[t * ldy + n_idx[2 * p + 1]] = Hsum8(High(acc[p]));
+  }
+}
+
+// Rows [n0, n1) x tokens [t0, t1).
+template <DType kT>
+void ChunkFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int64_t t0, int64_t t1,
+               float* y, int64_t ldy) {
+  const int64_t t_pairs_end = t0 + (t1 - t0) / 2 * 2;
+  const uint8_t* rows[2 * kRowPairTile];
+  int64_t n_idx[2 * kRowPairTile];
+  if (t_pairs_end > t0) {
+    for (int64_t n = n0; n < n1; n += kRowTile) {
+      const int nrows = static_cast<int>(std::min<int64_t>(kRowTile, n1 - n));
+      for (int r = 0; r < kRowTile; ++r) {
+        n_idx[r] = n + std::min(r, nrows - 1);
+        rows[r] = w.row(n_idx[r]);
+      }
+      for (int64_t t = t0; t < t_pairs_end; t += 2 * kPairTile) {
+        const int ntoks = static_cast<int>(std::min<int64_t>(2 * kPairTile, t_pairs_end - t));
+        int64_t toks[2 * kPairTile];
+        for (int i = 0; i < 2 * kPairTile; ++i) toks[i] = t + std::min(i, ntoks - 1);
+        TilePairs<kT>(rows, nrows, n_idx, act, toks, ntoks, y, ldy);
+      }
+    }
+  }
+  if (t_pairs_end < t1) {
+    for (int64_t n = n0; n < n1; n += 2 * kRowPairTile) {
+      const int nrows = static_cast<int>(std::min<int64_t>(2 * kRowPairTile, n1 - n));
+      for (int r = 0; r < 2 * kRowPairTile; ++r) {
+        n_idx[r] = n + std::min(r, nrows - 1);
+        rows[r] = w.row(n_idx[r]);
+      }
+      TileLoneToken<kT>(rows, nrows, n_idx, act, t_pairs_end, y, ldy);
+    }
+  }
+}
+
+}  // namespace
+
+bool GgmlMatMulQ0Supports(DType t) { return t == DType::kQ8_0 || t == DType::kQ5_0; }
+
+bool GgmlMatMulQ0FastAvailable() { return CpuHasVnni(); }
+void SetGgmlMatMulQ0FastEnabled(bool enabled) { g_fast_enabled.store(enabled); }
+
+void GgmlMatMulQ0(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+                  int64_t ldy) {
+  SOV_CHECK(GgmlMatMulQ0Supports(w.dtype))
+      << "GgmlMatMulQ0: weight type " << Name(w.dtype) << " is not Q8_0 or Q5_0";
+  const int64_t K = w.cols, N = w.rows;
+  SOV_CHECK(K % kQK == 0) << "GgmlMatMulQ0: " << K << " columns are not whole blocks of " << kQK;
+  const int64_t nb = K / kQK;
+
+  // Step 1, once per call for every weight row.
+  const size_t arow = ActRowBytes(ActFormat::kQ8_0, K);
+  std::vector<uint8_t> act(arow * static_cast<size_t>(T));
+  ParallelFor(T, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      QuantizeActRow(ActFormat::kQ8_0, x + t * ldx, K, act.data() + arow * t);
+  });
+  const Act a{act.data(), arow, nb};
+  const bool fast = g_fast_enabled.load() && CpuHasVnni() &&
+                    !HasWrappingActivation(act.data(), arow, T, nb);
+
+  // Rows in chunks of 32; within a chunk, tokens in blocks of 64 so a few
+  // weight rows stay in L1 while a block of activation rows stays in L2.
+  constexpr int64_t kRowsPerChunk = 32, kTokTile = 64;
+  ParallelFor(N, kRowsPerChunk, [&](int64_t n0, int64_t n1) {
+    for (int64_t t0 = 0; t0 < T; t0 += kTokTile) {
+      const int64_t t1 = std::min(T, t0 + kTokTile);
+      if (fast) {
+        if (w.dtype == DType::kQ8_0) {
+          ChunkFast<DType::kQ8_0>(w, a, n0, n1, t0, t1, y, ldy);
+        } else {
+          ChunkFast<DType::kQ5_0>(w, a, n0, n1, t0, t1, y, ldy);
+        }
+        continue;
+      }
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t t = t0; t < t1; ++t)
+          y[t * ldy + n] = DotPortable(w.dtype, w.row(n), a.blocks(t), nb);
+    }
+  });
+}
+
+}  // namespace sov::kernels::internal
