@@ -124,8 +124,8 @@ float DotPortable(DType t, const uint8_t* wrow, const BlockQ8_0* a, int64_t nb) 
 
 #define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-constexpr int kRowTile = 4;   // weight rows per token-pair tile
-constexpr int kPairTile = 4;  // token pairs per tile (8 tokens)
+constexpr int kRowTile = 4;      // weight rows per token-pair tile
+constexpr int kPairTile = 4;     // token pairs per tile (8 tokens)
 constexpr int kRowPairTile = 4;  // row pairs per lone-token tile (8 rows)
 
 template <DType kT>
@@ -133,7 +133,8 @@ SOV_VNNI512 inline __m256i LoadWeights(const uint8_t* blk) {
   if constexpr (kT == DType::kQ8_0) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offsetof(BlockQ8_0, qs)));
   } else {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(BlockQ5_0, qs)));
+    const __m128i x =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(BlockQ5_0, qs)));
     const __m128i m4 = _mm_set1_epi8(0x0F);
     const __m256i nib = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(x, m4)),
                                                 _mm_and_si128(_mm_srli_epi16(x, 4), m4), 1);
@@ -195,8 +196,8 @@ struct Act {
 // Rows rows[0..kRowTile) x tokens t[0..2 kPairTile): out-of-range entries
 // repeat a valid row / token and are not stored.
 template <DType kT>
-SOV_VNNI512 void TilePairs(const uint8_t* const* rows, int nrows, const int64_t* n_idx, const Act& act,
-                           const int64_t* toks, int ntoks, float* y, int64_t ldy) {
+SOV_VNNI512 void TilePairs(const uint8_t* const* rows, int nrows, const int64_t* n_idx,
+                           const Act& act, const int64_t* toks, int ntoks, float* y, int64_t ldy) {
   constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
   const __m512i flip = _mm512_set1_epi8(-128);
   const BlockQ8_0* ab[2 * kPairTile];
@@ -229,8 +230,7 @@ SOV_VNNI512 void TilePairs(const uint8_t* const* rows, int nrows, const int64_t*
   for (int r = 0; r < nrows; ++r)
     for (int p = 0; p < kPairTile; ++p) {
       if (2 * p < ntoks) y[toks[2 * p] * ldy + n_idx[r]] = Hsum8(_mm512_castps512_ps256(acc[r][p]));
-      if (2 * p + 1 < ntoks)
-        y[toks[2 * p + 1] * ldy + n_idx[r]] = Hsum8(High(acc[r][p]));
+      if (2 * p + 1 < ntoks) y[toks[2 * p + 1] * ldy + n_idx[r]] = Hsum8(High(acc[r][p]));
     }
 }
 
@@ -259,8 +259,7 @@ SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int6
   }
   for (int p = 0; p < kRowPairTile; ++p) {
     if (2 * p < nrows) y[t * ldy + n_idx[2 * p]] = Hsum8(_mm512_castps512_ps256(acc[p]));
-    if (2 * p + 1 < nrows)
-      y[t * ldy + n_idx[2 * p + 1]] = Hsum8(High(acc[p]));
+    if (2 * p + 1 < nrows) y[t * ldy + n_idx[2 * p + 1]] = Hsum8(High(acc[p]));
   }
 }
 
@@ -321,8 +320,8 @@ void GgmlMatMulQ0(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
       QuantizeActRow(ActFormat::kQ8_0, x + t * ldx, K, act.data() + arow * t);
   });
   const Act a{act.data(), arow, nb};
-  const bool fast = g_fast_enabled.load() && CpuHasVnni() &&
-                    !HasWrappingActivation(act.data(), arow, T, nb);
+  const bool fast =
+      g_fast_enabled.load() && CpuHasVnni() && !HasWrappingActivation(act.data(), arow, T, nb);
 
   // Rows in chunks of 32; within a chunk, tokens in blocks of 64 so a few
   // weight rows stay in L1 while a block of activation rows stays in L2.

@@ -49,7 +49,7 @@ std::vector<float> Activations(int64_t T, int64_t K, uint64_t seed) {
 }
 
 std::vector<float> MatMulQ0(const std::vector<float>& x, int64_t T, const WeightView& w, bool fast,
-                       int threads) {
+                            int threads) {
   std::vector<float> y(static_cast<size_t>(T * w.rows), -1.0f);
   internal::SetGgmlMatMulQ0FastEnabled(fast);
   tbb::task_arena arena(threads);
@@ -69,7 +69,7 @@ struct Shape {
 };
 // attn_q/k/v and ffn_gate/up (640 wide), attn_output (1024), ffn_down (2048),
 // a sample of the tied 262144-row head, and rows that leave partial tiles.
-constexpr Shape kShapes[] = {{640, 256}, {640, 1024}, {640, 2048}, {1024, 640},
+constexpr Shape kShapes[] = {{640, 256},  {640, 1024}, {640, 2048}, {1024, 640},
                              {2048, 640}, {640, 4096}, {96, 37}};
 constexpr int64_t kTokens[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 33, 64, 65};
 
@@ -87,8 +87,8 @@ TEST(GgmlMatMulQ0, FastEqualsPortableBitwise) {
     for (const Shape& s : kShapes) {
       // Random bytes: every quant value (Q8_0's -128 included) and scales from
       // subnormal to 65504; fitted blocks for the head sample.
-      const QMatrix w = s.N == 4096 ? Quantized(t, s.N, s.K, 11)
-                                    : RandomBlocks(t, s.N, s.K, s.K * 31 + s.N);
+      const QMatrix w =
+          s.N == 4096 ? Quantized(t, s.N, s.K, 11) : RandomBlocks(t, s.N, s.K, s.K * 31 + s.N);
       for (int64_t T : kTokens) {
         // The largest shapes at a few token counts keep the scalar side short.
         if (s.K * s.N > 640 * 1024 && T != 1 && T != 9 && T != 64) continue;
