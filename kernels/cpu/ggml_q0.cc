@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/qmatmul.h"
@@ -297,6 +299,141 @@ void ChunkFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int6
   }
 }
 
+// ---- many tokens: 16-row panels ---------------------------------------------------
+//
+// Lane r of a zmm is row r of a 16-row panel, and an output's eight
+// accumulators are eight zmm (acc[l], position l = elements 4l..4l+3 of each
+// block), so one scale product serves 16 outputs and step 4 is seven vector
+// additions for 16 outputs. The panel holds, per block, eight vectors of
+// unsigned weights u = v + off (lane r = row r's 4 values of position l)
+// and one vector of the 16 rows' widened scales. The activation's 4 bytes of
+// position l go in broadcast as the signed operand, and the lane starts at
+// -off * (their sum), so again sum u a - off sum a = sum v a exactly.
+
+constexpr int kPanelRows = 16;
+constexpr int kPanelVecs = 9;    // per block: 8 quant vectors, then the row scales
+constexpr int kPanelTokens = 2;  // tokens per register tile: 16 acc + 8 weight vectors
+// From this many tokens on, the panel's unpack (and the start tables) pay for
+// themselves; below it the pair tiles run.
+constexpr int64_t kPanelMinTokens = 8;
+
+template <DType kT>
+constexpr int8_t PanelOffset() {
+  return kT == DType::kQ8_0 ? -128 : 16;  // -128 as a byte addition is + 128 mod 256
+}
+template <DType kT>
+constexpr int32_t PanelStartFactor() {
+  return kT == DType::kQ8_0 ? -128 : -16;
+}
+
+// Rows n .. n + nrows - 1 (repeated up to 16) into panel[nb * kPanelVecs].
+template <DType kT>
+SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n, int nrows, int64_t nb,
+                             __m512i* panel) {
+  constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
+  alignas(64) uint8_t stage[kPanelRows * kQK];
+  alignas(64) float scales[kPanelRows];
+  const uint8_t* rows[kPanelRows];
+  for (int r = 0; r < kPanelRows; ++r) rows[r] = w.row(n + std::min(r, nrows - 1));
+  // Dword r * 8 + l of the staging tile is row r's position l.
+  const __m512i gather = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(8));
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      const uint8_t* blk = rows[r] + b * bb;
+      const __m256i u = _mm256_add_epi8(LoadWeights<kT>(blk), _mm256_set1_epi8(PanelOffset<kT>()));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(stage + kQK * r), u);
+      scales[r] = WeightScale(blk);
+    }
+    __m512i* out = panel + b * kPanelVecs;
+    for (int l = 0; l < 8; ++l)
+      out[l] = _mm512_i32gather_epi32(_mm512_add_epi32(gather, _mm512_set1_epi32(l)), stage, 4);
+    out[8] = _mm512_castps_si512(_mm512_load_ps(scales));
+  }
+}
+
+// Tokens t0 .. t0 + kTok - 1 against a panel; start[t] is token t's table of
+// lane start values (nb * 8, see PanelStarts).
+template <int kTok>
+SOV_VNNI512 void PanelTile(const __m512i* panel, const Act& act, const int32_t* start, int64_t t0,
+                           int64_t n, int nrows, float* y, int64_t ldy) {
+  const int64_t nb = act.nb;
+  const BlockQ8_0* ab[kTok];
+  const float* ad[kTok];
+  const int32_t* st[kTok];
+  for (int t = 0; t < kTok; ++t) {
+    ab[t] = act.blocks(t0 + t);
+    ad[t] = act.scales(t0 + t);
+    st[t] = start + (t0 + t) * nb * 8;
+  }
+  __m512 acc[kTok][8];
+  for (auto& a : acc)
+    for (auto& l : a) l = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512i* pv = panel + b * kPanelVecs;
+    const __m512 dw = _mm512_castsi512_ps(_mm512_load_si512(pv + 8));
+    for (int t = 0; t < kTok; ++t) {
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b]));
+      const int8_t* q = ab[t][b].qs;
+      for (int l = 0; l < 8; ++l) {
+        int32_t a4;
+        std::memcpy(&a4, q + 4 * l, 4);
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(st[t][8 * b + l]),
+                                              _mm512_load_si512(pv + l), _mm512_set1_epi32(a4));
+        acc[t][l] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[t][l]);
+      }
+    }
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << nrows) - 1);
+  for (int t = 0; t < kTok; ++t) {
+    const __m512* a = acc[t];
+    const __m512 s0 = _mm512_add_ps(a[4], a[0]), s1 = _mm512_add_ps(a[5], a[1]);
+    const __m512 s2 = _mm512_add_ps(a[6], a[2]), s3 = _mm512_add_ps(a[7], a[3]);
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3));
+    _mm512_mask_storeu_ps(y + (t0 + t) * ldy + n, keep, sum);
+  }
+}
+
+// Lane start values of every token: start[(t * nb + b) * 8 + l] =
+// factor * (sum of the 4 activation bytes of position l of block b).
+void PanelStarts(const Act& act, int64_t T, int32_t factor, int32_t* start) {
+  for (int64_t t = 0; t < T; ++t) {
+    const BlockQ8_0* ab = act.blocks(t);
+    for (int64_t b = 0; b < act.nb; ++b)
+      for (int l = 0; l < 8; ++l) {
+        const int8_t* q = ab[b].qs + 4 * l;
+        start[(t * act.nb + b) * 8 + l] = factor * (q[0] + q[1] + q[2] + q[3]);
+      }
+  }
+}
+
+struct FreeAligned {
+  void operator()(void* p) const { std::free(p); }
+};
+
+template <DType kT>
+void PanelsFast(const WeightView& w, const Act& act, int64_t T, float* y, int64_t ldy) {
+  std::vector<int32_t> start(static_cast<size_t>(T * act.nb * 8));
+  PanelStarts(act, T, PanelStartFactor<kT>(), start.data());
+  const int64_t npanels = (w.rows + kPanelRows - 1) / kPanelRows;
+  const size_t panel_bytes = static_cast<size_t>(act.nb) * kPanelVecs * 64;
+  ParallelFor(npanels, 1, [&](int64_t p0, int64_t p1) {
+    std::unique_ptr<void, FreeAligned> buf(std::aligned_alloc(64, panel_bytes));
+    SOV_CHECK(buf != nullptr) << "GgmlMatMulQ0: cannot allocate a " << panel_bytes
+                              << "-byte weight panel";
+    auto* panel = static_cast<__m512i*>(buf.get());
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p * kPanelRows;
+      const int nrows = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - n));
+      UnpackPanel<kT>(w, n, nrows, act.nb, panel);
+      int64_t t = 0;
+      for (; t + kPanelTokens <= T; t += kPanelTokens)
+        PanelTile<kPanelTokens>(panel, act, start.data(), t, n, nrows, y, ldy);
+      for (; t < T; ++t) PanelTile<1>(panel, act, start.data(), t, n, nrows, y, ldy);
+    }
+  });
+}
+
 }  // namespace
 
 bool GgmlMatMulQ0Supports(DType t) { return t == DType::kQ8_0 || t == DType::kQ5_0; }
@@ -322,6 +459,15 @@ void GgmlMatMulQ0(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
   const Act a{act.data(), arow, nb};
   const bool fast =
       g_fast_enabled.load() && CpuHasVnni() && !HasWrappingActivation(act.data(), arow, T, nb);
+
+  if (fast && T >= kPanelMinTokens) {
+    if (w.dtype == DType::kQ8_0) {
+      PanelsFast<DType::kQ8_0>(w, a, T, y, ldy);
+    } else {
+      PanelsFast<DType::kQ5_0>(w, a, T, y, ldy);
+    }
+    return;
+  }
 
   // Rows in chunks of 32; within a chunk, tokens in blocks of 64 so a few
   // weight rows stay in L1 while a block of activation rows stays in L2.
