@@ -113,22 +113,21 @@ float DotPortable(DType t, const uint8_t* wrow, const BlockQ8_0* a, int64_t nb) 
 
 // ---- AVX512-VNNI -----------------------------------------------------------------
 //
-// A zmm accumulator holds two outputs, eight lanes each (lanes 0..7 and 8..15
-// are acc[0..7] of two outputs). Pairs are (one row, two tokens) for T >= 2
-// and (two rows, one token) for a lone token, so no half is wasted in decode.
-//
-// Integers: vpdpbusd takes unsigned x signed bytes, so the activation goes in
-// as u = a + 128 (a xor 0x80) against the signed weight v, and the lane
-// starts at -128 * (sum of the lane's 4 weights): sum (a + 128) v - 128 sum v
-// = sum a v, exactly (every partial sum is far inside int32). That is ggml's
-// sign-trick integer whenever it can show (HasWrappingActivation sends the
-// other calls to the portable code).
+// Two kernels, both exact in the integers and lane-for-lane the float steps:
+//  * one token (decode): a zmm holds two outputs, rows r and r + 1, eight
+//    lanes each (acc[0..7] of each row);
+//  * T >= 2: 16-row panels, lane r of a zmm is row r and an output's eight
+//    accumulators are eight zmm (below).
+// vpdpbusd takes unsigned x signed bytes, so one side goes in offset by `off`
+// (the activation by 128 here, the weights by 128 or 16 in the panels) and
+// the lane starts at -off * (sum of the other side's 4 bytes):
+// sum (x + off) y - off sum y = sum x y, exactly (every partial sum is far
+// inside int32). That is ggml's sign-trick integer whenever it can show
+// (HasWrappingActivation sends the other calls to the portable code).
 
 #define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-constexpr int kRowTile = 4;      // weight rows per token-pair tile
-constexpr int kPairTile = 4;     // token pairs per tile (8 tokens)
-constexpr int kRowPairTile = 4;  // row pairs per lone-token tile (8 rows)
+constexpr int kRowPairTile = 4;  // row pairs per one-token tile (8 rows)
 
 template <DType kT>
 SOV_VNNI512 inline __m256i LoadWeights(const uint8_t* blk) {
@@ -195,47 +194,6 @@ struct Act {
   }
 };
 
-// Rows rows[0..kRowTile) x tokens t[0..2 kPairTile): out-of-range entries
-// repeat a valid row / token and are not stored.
-template <DType kT>
-SOV_VNNI512 void TilePairs(const uint8_t* const* rows, int nrows, const int64_t* n_idx,
-                           const Act& act, const int64_t* toks, int ntoks, float* y, int64_t ldy) {
-  constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
-  const __m512i flip = _mm512_set1_epi8(-128);
-  const BlockQ8_0* ab[2 * kPairTile];
-  const float* ad[2 * kPairTile];
-  for (int i = 0; i < 2 * kPairTile; ++i) {
-    ab[i] = act.blocks(toks[i]);
-    ad[i] = act.scales(toks[i]);
-  }
-  __m512 acc[kRowTile][kPairTile];
-  for (auto& r : acc)
-    for (auto& a : r) a = _mm512_setzero_ps();
-  for (int64_t b = 0; b < act.nb; ++b) {
-    __m512i u[kPairTile];
-    __m512 da[kPairTile];
-    for (int p = 0; p < kPairTile; ++p) {
-      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[2 * p][b].qs));
-      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[2 * p + 1][b].qs));
-      u[p] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a0), a1, 1), flip);
-      da[p] = Join(_mm256_set1_ps(ad[2 * p][b]), _mm256_set1_ps(ad[2 * p + 1][b]));
-    }
-    for (int r = 0; r < kRowTile; ++r) {
-      const uint8_t* blk = rows[r] + b * bb;
-      const __m512i v = _mm512_broadcast_i64x4(LoadWeights<kT>(blk));
-      const __m512i init = OffsetInit(v);
-      const __m512 dw = _mm512_set1_ps(WeightScale(blk));
-      for (int p = 0; p < kPairTile; ++p)
-        acc[r][p] = Step(acc[r][p], _mm512_mul_ps(dw, da[p]), u[p], v, init);
-    }
-  }
-  for (int r = 0; r < nrows; ++r)
-    for (int p = 0; p < kPairTile; ++p) {
-      if (2 * p < ntoks) y[toks[2 * p] * ldy + n_idx[r]] = Hsum8(_mm512_castps512_ps256(acc[r][p]));
-      if (2 * p + 1 < ntoks) y[toks[2 * p + 1] * ldy + n_idx[r]] = Hsum8(High(acc[r][p]));
-    }
-}
-
 // One token t against rows rows[0..2 kRowPairTile) (two per accumulator).
 template <DType kT>
 SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int64_t* n_idx,
@@ -265,37 +223,19 @@ SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int6
   }
 }
 
-// Rows [n0, n1) x tokens [t0, t1).
+// Rows [n0, n1) against token t.
 template <DType kT>
-void ChunkFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int64_t t0, int64_t t1,
-               float* y, int64_t ldy) {
-  const int64_t t_pairs_end = t0 + (t1 - t0) / 2 * 2;
+void OneTokenFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int64_t t, float* y,
+                  int64_t ldy) {
   const uint8_t* rows[2 * kRowPairTile];
   int64_t n_idx[2 * kRowPairTile];
-  if (t_pairs_end > t0) {
-    for (int64_t n = n0; n < n1; n += kRowTile) {
-      const int nrows = static_cast<int>(std::min<int64_t>(kRowTile, n1 - n));
-      for (int r = 0; r < kRowTile; ++r) {
-        n_idx[r] = n + std::min(r, nrows - 1);
-        rows[r] = w.row(n_idx[r]);
-      }
-      for (int64_t t = t0; t < t_pairs_end; t += 2 * kPairTile) {
-        const int ntoks = static_cast<int>(std::min<int64_t>(2 * kPairTile, t_pairs_end - t));
-        int64_t toks[2 * kPairTile];
-        for (int i = 0; i < 2 * kPairTile; ++i) toks[i] = t + std::min(i, ntoks - 1);
-        TilePairs<kT>(rows, nrows, n_idx, act, toks, ntoks, y, ldy);
-      }
+  for (int64_t n = n0; n < n1; n += 2 * kRowPairTile) {
+    const int nrows = static_cast<int>(std::min<int64_t>(2 * kRowPairTile, n1 - n));
+    for (int r = 0; r < 2 * kRowPairTile; ++r) {
+      n_idx[r] = n + std::min(r, nrows - 1);
+      rows[r] = w.row(n_idx[r]);
     }
-  }
-  if (t_pairs_end < t1) {
-    for (int64_t n = n0; n < n1; n += 2 * kRowPairTile) {
-      const int nrows = static_cast<int>(std::min<int64_t>(2 * kRowPairTile, n1 - n));
-      for (int r = 0; r < 2 * kRowPairTile; ++r) {
-        n_idx[r] = n + std::min(r, nrows - 1);
-        rows[r] = w.row(n_idx[r]);
-      }
-      TileLoneToken<kT>(rows, nrows, n_idx, act, t_pairs_end, y, ldy);
-    }
+    TileLoneToken<kT>(rows, nrows, n_idx, act, t, y, ldy);
   }
 }
 
@@ -313,9 +253,10 @@ void ChunkFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int6
 constexpr int kPanelRows = 16;
 constexpr int kPanelVecs = 9;    // per block: 8 quant vectors, then the row scales
 constexpr int kPanelTokens = 2;  // tokens per register tile: 16 acc + 8 weight vectors
-// From this many tokens on, the panel's unpack (and the start tables) pay for
-// themselves; below it the pair tiles run.
-constexpr int64_t kPanelMinTokens = 8;
+// From this many tokens on the panels run. K=640, N=2048, one thread: Q8_0
+// one-token tiles 27 us vs panel 44 us at T = 1; at T = 2 (two one-token
+// passes, or the pair tiles this file had) ~93 us vs panel 51 us; Q5_0 alike.
+constexpr int64_t kPanelMinTokens = 2;
 
 template <DType kT>
 constexpr int8_t PanelOffset() {
@@ -327,27 +268,47 @@ constexpr int32_t PanelStartFactor() {
 }
 
 // Rows n .. n + nrows - 1 (repeated up to 16) into panel[nb * kPanelVecs].
+// Per block, the 16 x 8 dword matrix (row, position) is transposed with the
+// classic 8 x 8 unpack network, rows r and r + 8 sharing a zmm (a 16 x 8
+// gather costs about four times as much).
 template <DType kT>
 SOV_VNNI512 void UnpackPanel(const WeightView& w, int64_t n, int nrows, int64_t nb,
                              __m512i* panel) {
   constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
-  alignas(64) uint8_t stage[kPanelRows * kQK];
   alignas(64) float scales[kPanelRows];
   const uint8_t* rows[kPanelRows];
   for (int r = 0; r < kPanelRows; ++r) rows[r] = w.row(n + std::min(r, nrows - 1));
-  // Dword r * 8 + l of the staging tile is row r's position l.
-  const __m512i gather = _mm512_mullo_epi32(
-      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(8));
+  const __m256i off = _mm256_set1_epi8(PanelOffset<kT>());
+  const __m512i lo_cols = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+  const __m512i hi_cols = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
   for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < kPanelRows; ++r) {
-      const uint8_t* blk = rows[r] + b * bb;
-      const __m256i u = _mm256_add_epi8(LoadWeights<kT>(blk), _mm256_set1_epi8(PanelOffset<kT>()));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(stage + kQK * r), u);
-      scales[r] = WeightScale(blk);
+    __m512i rr[8];  // rows i (low half) and i + 8 (high half), unsigned
+    for (int i = 0; i < 8; ++i) {
+      const uint8_t* b0 = rows[i] + b * bb;
+      const uint8_t* b1 = rows[i + 8] + b * bb;
+      rr[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_add_epi8(LoadWeights<kT>(b0), off)),
+                                 _mm256_add_epi8(LoadWeights<kT>(b1), off), 1);
+      scales[i] = WeightScale(b0);
+      scales[i + 8] = WeightScale(b1);
+    }
+    __m512i t[8], u[8];
+    for (int g = 0; g < 2; ++g) {  // rows 4g .. 4g + 3 (and + 8)
+      const __m512i* q = rr + 4 * g;
+      t[4 * g + 0] = _mm512_unpacklo_epi32(q[0], q[1]);
+      t[4 * g + 1] = _mm512_unpackhi_epi32(q[0], q[1]);
+      t[4 * g + 2] = _mm512_unpacklo_epi32(q[2], q[3]);
+      t[4 * g + 3] = _mm512_unpackhi_epi32(q[2], q[3]);
+      // u[4g + c]: positions c (128-bit lanes 0, 2) and c + 4 (lanes 1, 3).
+      u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g + 0], t[4 * g + 2]);
+      u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g + 0], t[4 * g + 2]);
+      u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+      u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
     }
     __m512i* out = panel + b * kPanelVecs;
-    for (int l = 0; l < 8; ++l)
-      out[l] = _mm512_i32gather_epi32(_mm512_add_epi32(gather, _mm512_set1_epi32(l)), stage, 4);
+    for (int c = 0; c < 4; ++c) {
+      out[c] = _mm512_permutex2var_epi64(u[c], lo_cols, u[4 + c]);
+      out[c + 4] = _mm512_permutex2var_epi64(u[c], hi_cols, u[4 + c]);
+    }
     out[8] = _mm512_castps_si512(_mm512_load_ps(scales));
   }
 }
@@ -469,23 +430,19 @@ void GgmlMatMulQ0(const float* x, int64_t T, int64_t ldx, const WeightView& w, f
     return;
   }
 
-  // Rows in chunks of 32; within a chunk, tokens in blocks of 64 so a few
-  // weight rows stay in L1 while a block of activation rows stays in L2.
-  constexpr int64_t kRowsPerChunk = 32, kTokTile = 64;
+  // Rows in chunks of 32 (each output is computed whole by one task, so the
+  // split cannot change results).
+  constexpr int64_t kRowsPerChunk = 32;
   ParallelFor(N, kRowsPerChunk, [&](int64_t n0, int64_t n1) {
-    for (int64_t t0 = 0; t0 < T; t0 += kTokTile) {
-      const int64_t t1 = std::min(T, t0 + kTokTile);
-      if (fast) {
-        if (w.dtype == DType::kQ8_0) {
-          ChunkFast<DType::kQ8_0>(w, a, n0, n1, t0, t1, y, ldy);
-        } else {
-          ChunkFast<DType::kQ5_0>(w, a, n0, n1, t0, t1, y, ldy);
-        }
-        continue;
-      }
-      for (int64_t n = n0; n < n1; ++n)
-        for (int64_t t = t0; t < t1; ++t)
+    for (int64_t t = 0; t < T; ++t) {
+      if (fast && w.dtype == DType::kQ8_0) {
+        OneTokenFast<DType::kQ8_0>(w, a, n0, n1, t, y, ldy);
+      } else if (fast) {
+        OneTokenFast<DType::kQ5_0>(w, a, n0, n1, t, y, ldy);
+      } else {
+        for (int64_t n = n0; n < n1; ++n)
           y[t * ldy + n] = DotPortable(w.dtype, w.row(n), a.blocks(t), nb);
+      }
     }
   });
 }
