@@ -251,8 +251,11 @@ void OneTokenFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, i
 // -off * (their sum), so again sum u a - off sum a = sum v a exactly.
 
 constexpr int kPanelRows = 16;
-constexpr int kPanelVecs = 9;    // per block: 8 quant vectors, then the row scales
-constexpr int kPanelTokens = 2;  // tokens per register tile: 16 acc + 8 weight vectors
+constexpr int kPanelVecs = 9;  // per block: 8 quant vectors, then the row scales
+// Tokens per register tile: 16 accumulators + 8 weight vectors. Three (24
+// accumulators, weights reloaded) measured slower: K=640 N=2048 T=64, one
+// thread, 606 -> 694 us.
+constexpr int kPanelTokens = 2;
 // From this many tokens on the panels run. K=640, N=2048, one thread: Q8_0
 // one-token tiles 27 us vs panel 44 us at T = 1; at T = 2 (two one-token
 // passes, or the pair tiles this file had) ~93 us vs panel 51 us; Q5_0 alike.

@@ -1,6 +1,7 @@
 // GgmlMatMulQ0: the AVX512-VNNI tiles equal the portable definition bitwise
 // on Gemma 3 270M's shapes and the token counts that pick different tiles
-// (pairs, lone tokens, partial tiles), at 1 and 2 threads; the definition's
+// (one-token tiles at T = 1; 16-row panels with two-token tiles, a lone last
+// token and partial panels), at 1 and 2 threads; the definition's
 // float order is the one ggml_q0.h states (a one-block case recomputed here
 // step by step) and it is a different function from the sequential
 // combination of kernels::MatMul's integer path (so a wrong order would show).
