@@ -1,0 +1,457 @@
+// AttentionGgml (attention_ggml.h): llama.cpp's non-flash CPU attention over
+// an fp16 KV cache, bitwise. The portable code below is the definition; the
+// AVX-512 kernels (intrinsics behind a runtime CPU check, as in ggml_q0.cc:
+// Highway's MulAdd is not an FMA on every target and its SumOfLanes tree is
+// not _mm512_reduce_add_ps's) take the same float steps lane by lane.
+//
+// Work is split in three phases, each a ParallelFor whose tasks compute
+// whole outputs (so results never depend on the thread count):
+//   1. scores, tasks (unit, 256-cell chunk of its visible keys), all query
+//      heads of the unit's KV head together (one K row load for G dots);
+//   2. softmax and fp16 rounding of p, tasks (unit, query head);
+//   3. P V, tasks (unit, query head, 16-channel slice).
+// A unit is one query and one KV head; units are processed in rounds so the
+// score buffer stays bounded for long prefills.
+#include "kernels/cpu/attention_ggml.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/attention_check.h"
+#include "kernels/parallel.h"
+#include "quant/float16.h"
+#include "runtime/check.h"
+
+// GCC 12 reports the _mm512_undefined_* inside the cast / convert intrinsics
+// as "maybe uninitialized" once inlined; the value is never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace sov::kernels {
+namespace internal {
+namespace {
+
+std::atomic<bool> g_fast_enabled{true};
+
+bool CpuHasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+// Which ggml routine reduces a dot product (attention_ggml.h).
+enum class Order { kTinyBlas, kVecDot };
+
+constexpr int64_t kChunk = 256;  // cells per score task
+constexpr int64_t kSlice = 16;   // channels per P V task
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// One query and one KV head: visible cells [lo, hi] (positions, = llama.cpp
+// cell indices), scores of its G query heads over cells [c0, c0 + n) (c0 and
+// n multiples of 16), G * n floats at `off` in the round's score buffer.
+struct Unit {
+  int64_t t = 0, kvh = 0, lo = 0, hi = 0, c0 = 0, n = 0, off = 0;
+};
+
+struct Job {
+  const AttentionParams* p = nullptr;
+  int64_t d = 0, G = 0;
+  Order kq = Order::kVecDot, kqv = Order::kVecDot;
+  std::vector<Unit> units;
+  std::vector<float> q16;     // units x G x d, f32(f16(scale * q))
+  std::vector<float> scores;  // per unit G x n; after phase 2 f32(f16(p)), 0 where masked
+  float* s = nullptr;         // scores.data(), writable through a const Job&
+  const uint16_t* KRow(int64_t pos, int64_t kvh) const {
+    return p->k_cache_f16 + (pos % p->cache_rows) * p->ld_kv + kvh * d;
+  }
+  const uint16_t* VRow(int64_t pos, int64_t kvh) const {
+    return p->v_cache_f16 + (pos % p->cache_rows) * p->ld_kv + kvh * d;
+  }
+};
+
+// ---- portable: the definition -------------------------------------------------
+
+// _mm512_reduce_add_ps as GCC 12 expands it: high half + low half, then the
+// high and low 128-bit quarters, then lanes 2,3 onto 0,1, then lane 1 onto 0.
+float Reduce16(const float a[16]) {
+  float h8[8], h4[4];
+  for (int l = 0; l < 8; ++l) h8[l] = a[l + 8] + a[l];
+  for (int l = 0; l < 4; ++l) h4[l] = h8[l + 4] + h8[l];
+  const float h0 = h4[0] + h4[2], h1 = h4[1] + h4[3];
+  return h0 + h1;
+}
+
+// Dot product of n elements x . y in `order` (attention_ggml.h), element i
+// given as its own index (the lanes follow i).
+template <class X, class Y>
+float PortableDot(Order order, int64_t i0, int64_t i1, const X& x, const Y& y) {
+  if (order == Order::kTinyBlas) {
+    float acc[16] = {};
+    for (int64_t i = i0; i < i1; ++i) acc[i & 15] = std::fma(x(i), y(i), acc[i & 15]);
+    return Reduce16(acc);
+  }
+  float acc[4][16] = {};
+  for (int64_t i = i0; i < i1; ++i) acc[(i >> 4) & 3][i & 15] = std::fma(x(i), y(i), acc[(i >> 4) & 3][i & 15]);
+  float a[16];
+  for (int l = 0; l < 16; ++l) {
+    const float a02 = acc[0][l] + acc[2][l], a13 = acc[1][l] + acc[3][l];
+    a[l] = a02 + a13;
+  }
+  return Reduce16(a);
+}
+
+// Scores of unit u's G heads over cells [j0, j1) (all visible).
+void PortableScores(const Job& job, const Unit& u, int64_t j0, int64_t j1) {
+  const int64_t d = job.d;
+  const int64_t ui = &u - job.units.data();
+  for (int64_t j = j0; j < j1; ++j) {
+    const uint16_t* k = job.KRow(j, u.kvh);
+    for (int64_t g = 0; g < job.G; ++g) {
+      const float* q = job.q16.data() + (ui * job.G + g) * d;
+      // vec_dot_f16 over head_dim: leftovers past d & ~63 are added in
+      // double after the vector part (d is a multiple of 64 in practice).
+      const int64_t np = job.kq == Order::kVecDot ? (d & ~int64_t{63}) : d;
+      float s = PortableDot(job.kq, 0, np, [&](int64_t i) { return Fp16ToFp32(k[i]); },
+                            [&](int64_t i) { return q[i]; });
+      if (np < d) {
+        double sum = s;
+        for (int64_t i = np; i < d; ++i) sum += static_cast<double>(Fp16ToFp32(k[i]) * q[i]);
+        s = static_cast<float>(sum);
+      }
+      job.s[u.off + g * u.n + (j - u.c0)] = s;
+    }
+  }
+}
+
+}  // namespace
+
+float GgmlExpf(float x) {
+  // ggml_v_expf (ggml-cpu/vec.h, __m512 version), one lane.
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : std::numeric_limits<float>::infinity();
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  if (std::isnan(n)) return n;
+  // vscalefps: j * 2^floor(n), rounded once (n is an integer here).
+  return std::ldexp(j, static_cast<int>(n));
+}
+
+namespace {
+
+// Softmax of row g of unit u over its visible cells; writes f32(f16(p)) and
+// 0 on masked cells of [c0, c0 + n).
+void PortableSoftmax(const Job& job, const Unit& u, int64_t g) {
+  float* s = job.s + u.off + g * u.n;  // s[j - c0]
+  float m = kNegInf;
+  for (int64_t j = u.lo; j <= u.hi; ++j) m = std::max(m, s[j - u.c0]);
+  double sum = 0.0;
+  for (int64_t c = 0; c < u.n; c += 16) {
+    float e[16];
+    for (int l = 0; l < 16; ++l) {
+      const int64_t j = u.c0 + c + l;
+      e[l] = (j >= u.lo && j <= u.hi) ? GgmlExpf(s[c + l] - m) : 0.0f;
+    }
+    sum += static_cast<double>(Reduce16(e));
+    std::memcpy(s + c, e, sizeof(e));
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t c = 0; c < u.n; ++c) s[c] = Fp16ToFp32(Fp32ToFp16(s[c] * inv));
+}
+
+// Output channels [i0, i0 + w) of row g of unit u.
+void PortablePV(const Job& job, const Unit& u, int64_t g, int64_t i0, int64_t w, float* out) {
+  const float* pr = job.s + u.off + g * u.n;
+  for (int64_t i = i0; i < i0 + w; ++i) {
+    out[i] = PortableDot(
+        job.kqv, u.lo, u.hi + 1, [&](int64_t j) { return Fp16ToFp32(job.VRow(j, u.kvh)[i]); },
+        [&](int64_t j) { return pr[j - u.c0]; });
+  }
+}
+
+// ---- AVX-512 -------------------------------------------------------------------
+
+#define SOV_AVX512 __attribute__((target("avx2,f16c,fma,avx512f,avx512dq")))
+
+SOV_AVX512 inline __m512 LoadF16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// GgmlExpf on 16 lanes (the same operations as ggml_v_expf).
+SOV_AVX512 inline __m512 Exp16(__m512 x) {
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(
+      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)),
+                      u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+  if (big == 0) return res;
+  const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+  const __m512 alt = _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(big, res, alt);
+}
+
+// Scores of unit u's G heads over visible cells [j0, j1); d % 64 == 0.
+template <Order kOrder>
+SOV_AVX512 void FastScores(const Job& job, const Unit& u, int64_t j0, int64_t j1) {
+  const int64_t d = job.d, G = job.G;
+  const int64_t ui = &u - job.units.data();
+  const float* q0 = job.q16.data() + ui * G * d;
+  float* s0 = job.s + u.off - u.c0;
+  for (int64_t j = j0; j < j1; ++j) {
+    const uint16_t* k = job.KRow(j, u.kvh);
+    for (int64_t g0 = 0; g0 < G; g0 += 4) {
+      const int64_t gn = std::min<int64_t>(4, G - g0);
+      // acc[h][a]: head g0 + h, accumulator a (vec_dot: a = (i / 16) % 4).
+      __m512 acc[4][4];
+      for (int h = 0; h < 4; ++h)
+        for (int a = 0; a < 4; ++a) acc[h][a] = _mm512_setzero_ps();
+      for (int64_t i = 0; i < d; i += 64) {
+        for (int a = 0; a < 4; ++a) {
+          const __m512 kv = LoadF16(k + i + 16 * a);
+          const int slot = kOrder == Order::kVecDot ? a : 0;
+          for (int h = 0; h < 4; ++h) {
+            if (h < gn) {
+              const __m512 qv = _mm512_loadu_ps(q0 + (g0 + h) * d + i + 16 * a);
+              acc[h][slot] = _mm512_fmadd_ps(kv, qv, acc[h][slot]);
+            }
+          }
+        }
+      }
+      for (int h = 0; h < gn; ++h) {
+        __m512 v = acc[h][0];
+        if constexpr (kOrder == Order::kVecDot) {
+          v = _mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][2]), _mm512_add_ps(acc[h][1], acc[h][3]));
+        }
+        s0[(g0 + h) * u.n + j] = _mm512_reduce_add_ps(v);
+      }
+    }
+  }
+}
+
+SOV_AVX512 void FastSoftmax(const Job& job, const Unit& u, int64_t g) {
+  float* s = job.s + u.off + g * u.n;
+  float m = kNegInf;
+  for (int64_t j = u.lo; j <= u.hi; ++j) m = std::max(m, s[j - u.c0]);
+  const __m512 vm = _mm512_set1_ps(m);
+  double sum = 0.0;
+  for (int64_t c = 0; c < u.n; c += 16) {
+    const int64_t j = u.c0 + c;
+    // Lanes of visible cells; the others are exactly 0 (exp(-inf) in ggml).
+    uint32_t bits = 0xFFFF;
+    if (j < u.lo) bits &= 0xFFFFu << (u.lo - j);
+    if (j + 15 > u.hi) bits &= 0xFFFFu >> (j + 15 - u.hi);
+    const __mmask16 vis = static_cast<__mmask16>(bits);
+    const __m512 x = _mm512_maskz_loadu_ps(vis, s + c);
+    const __m512 e = _mm512_maskz_mov_ps(vis, Exp16(_mm512_sub_ps(x, vm)));
+    sum += static_cast<double>(_mm512_reduce_add_ps(e));
+    _mm512_storeu_ps(s + c, e);
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (int64_t c = 0; c < u.n; c += 16) {
+    const __m512 pv = _mm512_mul_ps(_mm512_loadu_ps(s + c), inv);
+    _mm512_storeu_ps(s + c, _mm512_cvtph_ps(_mm512_cvtps_ph(pv, _MM_FROUND_TO_NEAREST_INT)));
+  }
+}
+
+// acc[l] += V[cell b*16 + l][i0 .. i0+16) * p[cell] for the visible cells of
+// 16-cell block b (lane l = cell % 16, as the key lanes of tinyBLAS /
+// vec_dot_f16 over the transposed V).
+SOV_AVX512 inline void PVBlock(const Job& job, const Unit& u, const float* pr, int64_t b,
+                               int64_t i0, __m512 acc[16]) {
+  const int64_t base = b * 16;
+  if (base >= u.lo && base + 15 <= u.hi) {
+    for (int l = 0; l < 16; ++l) {
+      const __m512 v = LoadF16(job.VRow(base + l, u.kvh) + i0);
+      acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(pr[base + l - u.c0]), acc[l]);
+    }
+    return;
+  }
+  for (int l = 0; l < 16; ++l) {
+    const int64_t j = base + l;
+    if (j < u.lo || j > u.hi) continue;  // p = 0: the identity
+    const __m512 v = LoadF16(job.VRow(j, u.kvh) + i0);
+    acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(pr[j - u.c0]), acc[l]);
+  }
+}
+
+// Channels [i0, i0 + 16) of row g of unit u.
+template <Order kOrder>
+SOV_AVX512 void FastPV(const Job& job, const Unit& u, int64_t g, int64_t i0, float* out) {
+  const float* pr = job.s + u.off + g * u.n;
+  const int64_t b0 = u.c0 / 16, b1 = (u.c0 + u.n) / 16;
+  constexpr int kSets = kOrder == Order::kVecDot ? 4 : 1;
+  __m512 sets[kSets][16];
+  for (int a = 0; a < kSets; ++a) {
+    __m512 acc[16];
+    for (int l = 0; l < 16; ++l) acc[l] = _mm512_setzero_ps();
+    int64_t b = b0;
+    if constexpr (kSets > 1) b += ((a - b0) % 4 + 4) % 4;
+    for (; b < b1; b += kSets) PVBlock(job, u, pr, b, i0, acc);
+    for (int l = 0; l < 16; ++l) sets[a][l] = acc[l];
+  }
+  __m512 lanes[16];
+  for (int l = 0; l < 16; ++l) {
+    lanes[l] = sets[0][l];
+    if constexpr (kSets > 1) {
+      lanes[l] = _mm512_add_ps(_mm512_add_ps(sets[0][l], sets[2][l]), _mm512_add_ps(sets[1][l], sets[3][l]));
+    }
+  }
+  // Reduce16 across the 16 key lanes, channel by channel.
+  __m512 h8[8], h4[4];
+  for (int l = 0; l < 8; ++l) h8[l] = _mm512_add_ps(lanes[l + 8], lanes[l]);
+  for (int l = 0; l < 4; ++l) h4[l] = _mm512_add_ps(h8[l + 4], h8[l]);
+  const __m512 r = _mm512_add_ps(_mm512_add_ps(h4[0], h4[2]), _mm512_add_ps(h4[1], h4[3]));
+  _mm512_storeu_ps(out + i0, r);
+}
+
+SOV_AVX512 void FastRoundQ(const float* q, int64_t n, float scale, float* out) {
+  const __m512 vs = _mm512_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(q + i), vs);
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)));
+  }
+  for (; i < n; ++i) out[i] = Fp16ToFp32(Fp32ToFp16(q[i] * scale));
+}
+
+#undef SOV_AVX512
+
+// ---- driver --------------------------------------------------------------------
+
+// Score floats per round: bounds the buffer (16 MiB) on long prefills.
+constexpr int64_t kRoundFloats = int64_t{1} << 22;
+
+void RunRound(Job& job, float* out, int64_t ldo, bool fast) {
+  const int64_t d = job.d, G = job.G;
+  const int64_t U = static_cast<int64_t>(job.units.size());
+  job.scores.assign(static_cast<size_t>(job.units.back().off + G * job.units.back().n), 0.0f);
+  job.s = job.scores.data();
+
+  // Phase 1: scores, tasks (unit, 256-cell chunk).
+  std::vector<int64_t> first(static_cast<size_t>(U + 1), 0);
+  for (int64_t i = 0; i < U; ++i) {
+    const Unit& u = job.units[i];
+    first[i + 1] = first[i] + u.hi / kChunk - u.lo / kChunk + 1;
+  }
+  ParallelFor(first.back(), 1, [&](int64_t a, int64_t b) {
+    for (int64_t task = a; task < b; ++task) {
+      const int64_t ui = std::upper_bound(first.begin(), first.end(), task) - first.begin() - 1;
+      const Unit& u = job.units[ui];
+      const int64_t c = u.lo / kChunk + (task - first[ui]);
+      const int64_t j0 = std::max(u.lo, c * kChunk), j1 = std::min(u.hi + 1, (c + 1) * kChunk);
+      if (!fast) {
+        PortableScores(job, u, j0, j1);
+      } else if (job.kq == Order::kTinyBlas) {
+        FastScores<Order::kTinyBlas>(job, u, j0, j1);
+      } else {
+        FastScores<Order::kVecDot>(job, u, j0, j1);
+      }
+    }
+  });
+
+  // Phase 2: softmax per (unit, head). Short rows share a task.
+  const int64_t avg_n = static_cast<int64_t>(job.scores.size()) / (U * G);
+  ParallelFor(U * G, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, avg_n)), [&](int64_t a, int64_t b) {
+    for (int64_t r = a; r < b; ++r) {
+      const Unit& u = job.units[r / G];
+      if (fast) {
+        FastSoftmax(job, u, r % G);
+      } else {
+        PortableSoftmax(job, u, r % G);
+      }
+    }
+  });
+
+  // Phase 3: P V per (unit, head, 16-channel slice).
+  const int64_t n_slices = (d + kSlice - 1) / kSlice;
+  const int64_t grain = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, avg_n));
+  ParallelFor(U * G * n_slices, grain, [&](int64_t a, int64_t b) {
+    for (int64_t task = a; task < b; ++task) {
+      const int64_t r = task / n_slices, i0 = (task % n_slices) * kSlice;
+      const Unit& u = job.units[r / G];
+      const int64_t g = r % G;
+      float* o = out + u.t * ldo + (u.kvh * G + g) * d;
+      if (!fast) {
+        PortablePV(job, u, g, i0, std::min(kSlice, d - i0), o);
+      } else if (job.kqv == Order::kTinyBlas) {
+        FastPV<Order::kTinyBlas>(job, u, g, i0, o);
+      } else {
+        FastPV<Order::kVecDot>(job, u, g, i0, o);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool AttentionGgmlFastAvailable() { return CpuHasAvx512(); }
+void SetAttentionGgmlFastEnabled(bool enabled) { g_fast_enabled.store(enabled); }
+
+}  // namespace internal
+
+void AttentionGgml(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo) {
+  using namespace internal;  // NOLINT: this file's own helpers
+  SOV_CHECK(p.k_cache_f16 != nullptr && p.v_cache_f16 != nullptr)
+      << "AttentionGgml: the fp16 cache pointers are not set";
+  CheckAttentionGeometry("AttentionGgml", p, ldq, ldo);
+  if (p.T == 0) return;
+  Job job;
+  job.p = &p;
+  job.d = p.head_dim;
+  job.G = p.n_q_heads / p.n_kv_heads;
+  // llamafile_sgemm takes T >= 2 when k % 16 == 0 and m % 4 == 0: for kq
+  // k = head_dim, m = n_kv (a multiple of 256); for kqv k = n_kv, m = head_dim.
+  job.kq = (p.T >= 2 && job.d % 16 == 0) ? Order::kTinyBlas : Order::kVecDot;
+  job.kqv = (p.T >= 2 && job.d % 4 == 0) ? Order::kTinyBlas : Order::kVecDot;
+  const bool fast = g_fast_enabled.load() && CpuHasAvx512() && job.d % 64 == 0;
+  const int64_t d = job.d, G = job.G;
+
+  int64_t t = 0;
+  while (t < p.T) {
+    // One round: consecutive (query, KV head) units up to kRoundFloats scores.
+    job.units.clear();
+    int64_t floats = 0;
+    const int64_t t_begin = t;
+    for (; t < p.T; ++t) {
+      const int64_t qp = p.pos0 + t;
+      const int64_t lo = p.window > 0 ? std::max<int64_t>(0, qp - p.window + 1) : 0;
+      const int64_t c0 = lo & ~int64_t{15}, n = ((qp | 15) + 1) - c0;
+      if (t > t_begin && floats + p.n_kv_heads * G * n > kRoundFloats) break;
+      for (int64_t h = 0; h < p.n_kv_heads; ++h) {
+        job.units.push_back(Unit{t, h, lo, qp, c0, n, floats});
+        floats += G * n;
+      }
+    }
+    job.q16.resize(job.units.size() * static_cast<size_t>(G * d));
+    for (size_t i = 0; i < job.units.size(); ++i) {
+      const Unit& u = job.units[i];
+      const float* src = q + u.t * ldq + u.kvh * G * d;
+      float* dst = job.q16.data() + i * G * d;
+      if (fast) {
+        FastRoundQ(src, G * d, p.scale, dst);
+      } else {
+        for (int64_t k = 0; k < G * d; ++k) dst[k] = Fp16ToFp32(Fp32ToFp16(src[k] * p.scale));
+      }
+    }
+    RunRound(job, out, ldo, fast);
+  }
+}
+
+}  // namespace sov::kernels
