@@ -56,6 +56,15 @@ struct WeightView {
 // Other dtypes abort.
 void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y, int64_t ldy);
 
+// MatMul with the float order of llama.cpp's x86 CPU backend for the weight
+// type (the "ggml" numerics, runtime/numerics.h): y is bitwise what
+// libggml-cpu's ggml_mul_mat gives for the same weight bytes and activations,
+// for the number of rows T of this call. Reproduced so far: Q8_0 and Q5_0
+// (llamafile's tinyBLAS / vec_dot, kernels/cpu/ggml_q0.h). Other types take
+// MatMul.
+void MatMulGgml(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+                int64_t ldy);
+
 enum class QuantMatMulMode { kInteger, kDequantF32 };
 // Process-wide; the initial value comes from SOV_QMATMUL (unset or "int":
 // kInteger, "f32": kDequantF32). Not meant to change while MatMuls run.

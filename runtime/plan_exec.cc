@@ -57,6 +57,12 @@ GeluFn Gelu(const StepContext& c) {
   return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulF16Table : kernels::GeluTanhMul;
 }
 
+using MatMulFn = void (*)(const float*, int64_t, int64_t, const kernels::WeightView&, float*,
+                         int64_t);
+MatMulFn Mm(const StepContext& c) {
+  return c.numerics == Numerics::kGgml ? kernels::MatMulGgml : kernels::MatMul;
+}
+
 }  // namespace
 
 void RunStep(const Step& s, const StepContext& c) {
@@ -71,7 +77,7 @@ void RunStep(const Step& s, const StepContext& c) {
                                F(c, s.out[0]), s.out[0].ld);
       return;
     case OpKind::kMatMul:
-      kernels::MatMul(F(c, s.in[0]), R, s.in[0].ld, s.mats[0].view, F(c, s.out[0]), s.out[0].ld);
+      Mm(c)(F(c, s.in[0]), R, s.in[0].ld, s.mats[0].view, F(c, s.out[0]), s.out[0].ld);
       return;
     case OpKind::kRMSNorm:
       GroupNorm(c, s.in[0], s.out[0], R, s.group_dim, s.vecs[0].ptr(), s.eps);
@@ -176,8 +182,8 @@ void RunStep(const Step& s, const StepContext& c) {
     case OpKind::kNormMatMuls: {
       GroupNorm(c, s.in[0], s.out[0], R, s.group_dim, s.vecs[0].ptr(), s.eps);
       for (size_t k = 0; k < s.mats.size(); ++k) {
-        kernels::MatMul(F(c, s.out[0]), R, s.out[0].ld, s.mats[k].view, F(c, s.out[k + 1]),
-                        s.out[k + 1].ld);
+        Mm(c)(F(c, s.out[0]), R, s.out[0].ld, s.mats[k].view, F(c, s.out[k + 1]),
+              s.out[k + 1].ld);
       }
       return;
     }
@@ -185,8 +191,8 @@ void RunStep(const Step& s, const StepContext& c) {
       const int64_t I = s.intermediate;
       float* gate = F(c, s.scratch);
       float* up = gate + R * I;
-      kernels::MatMul(F(c, s.in[0]), R, s.in[0].ld, s.mats[0].view, gate, I);
-      kernels::MatMul(F(c, s.in[0]), R, s.in[0].ld, s.mats[1].view, up, I);
+      Mm(c)(F(c, s.in[0]), R, s.in[0].ld, s.mats[0].view, gate, I);
+      Mm(c)(F(c, s.in[0]), R, s.in[0].ld, s.mats[1].view, up, I);
       Gelu(c)(gate, I, up, I, R, I, F(c, s.out[0]), s.out[0].ld);
       return;
     }
