@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/api.h"
+#include "kernels/cpu/attention_ggml.h"
 #include "runtime/check.h"
 
 namespace sov {
@@ -113,7 +114,11 @@ void RunStep(const Step& s, const StepContext& c) {
       if (c.kv->dtype() == DType::kF16) {
         p.k_cache_f16 = c.kv->k16(s.cache);
         p.v_cache_f16 = c.kv->v16(s.cache);
-        kernels::AttentionF16(p, F(c, s.in[0]), s.in[0].ld, F(c, s.out[0]), s.out[0].ld);
+        if (c.numerics == Numerics::kGgml) {
+          kernels::AttentionGgml(p, F(c, s.in[0]), s.in[0].ld, F(c, s.out[0]), s.out[0].ld);
+        } else {
+          kernels::AttentionF16(p, F(c, s.in[0]), s.in[0].ld, F(c, s.out[0]), s.out[0].ld);
+        }
         return;
       }
       p.k_cache = c.kv->k(s.cache);
