@@ -1,0 +1,55 @@
+// Element-wise and normalisation ops with the float order of llama.cpp's CPU
+// backend (the "ggml" numerics mode, runtime/numerics.h): results are bitwise
+// what libggml-cpu gives for the same inputs, for any row count and thread
+// count. Each has the signature of the kernels/api.h op it replaces there.
+//
+// Audit against libggml-cpu (Gemma 3 270M shapes, T in {1, 5, 64}, 1 and 2
+// threads): kernels::Scale (ggml_scale), kernels::Add (ggml_add) and
+// kernels::EmbeddingGather of Q8_0 rows times sqrt(640) (ggml_get_rows +
+// ggml_scale) are already bitwise equal and need no variant here. These
+// differ and are reproduced below:
+//   * RMSNorm / AddRMSNorm: ggml sums the squares in double, sequentially.
+//   * GeluTanhMulF16Table: one of the 65536 table entries (gate fp16 0xbfff,
+//     -1.99902) because the ggml build contracts 1 + a*x*x into an FMA.
+#ifndef SOV_KERNELS_CPU_ELEMENTWISE_GGML_H_
+#define SOV_KERNELS_CPU_ELEMENTWISE_GGML_H_
+
+#include <cstdint>
+
+namespace sov::kernels {
+
+// kernels::RMSNorm with ggml_rms_norm (+ ggml_mul by weight) arithmetic
+// (ggml-cpu ops.cpp ggml_compute_forward_rms_norm_f32), per row:
+//   sum   = 0.0 (double); for i in order: sum += double(float(x_i * x_i))
+//   mean  = float(sum / double(dim))
+//   scale = 1.0f / sqrtf(mean + eps)
+//   y_i   = (x_i * scale) * weight_i   (float, two roundings; no weight: x_i * scale)
+// The double sum is strictly sequential, as in ggml. y may equal x (same ld).
+void RMSNormGgml(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
+                 float eps, float* y, int64_t ldy);
+
+// kernels::AddRMSNorm as llama.cpp's separate ops: per row
+//   x_i = float((delta_i * s_delta) * w_post_i) + x_i   (ggml_rms_norm, ggml_mul,
+//         ggml_add: the product is rounded before the add, never fused)
+// then, if y != nullptr, y = RMSNormGgml(x; w_next) (w_next may be null).
+void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* delta,
+                    int64_t ldd, const float* w_post, const float* w_next, float eps, float* y,
+                    int64_t ldy);
+
+// kernels::GeluTanhMulF16Table with ggml's exact table (ggml_geglu_split with
+// GGML_GELU_FP16, ggml-cpu vec.h ggml_vec_geglu_f32):
+//   out = (g <= -10) ? 0 : (g >= 10) ? g * u : f32(table[f16(g)]) * u
+// where table[h] = f16(0.5f*x*(1 + tanhf(sqrt(2/pi)*x*fma(0.044715f*x, x, 1))))
+// for x = f32(h): the inner 1 + a*x*x is one FMA as GCC builds it on x86-64
+// with FMA (the rest are plain float products and sums).
+void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu,
+                     int64_t n_rows, int64_t n, float* out, int64_t ldo);
+
+namespace internal {
+// The table entry for the fp16 bits `h` (fp16 bits), for tests.
+uint16_t GeluGgmlTableEntry(uint16_t h);
+}  // namespace internal
+
+}  // namespace sov::kernels
+
+#endif  // SOV_KERNELS_CPU_ELEMENTWISE_GGML_H_
