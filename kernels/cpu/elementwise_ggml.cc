@@ -17,7 +17,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/elementwise_ggml.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include "hwy/highway.h"
 #include "kernels/cpu/elementwise_ggml.h"
 #include "kernels/cpu/f16-inl.h"
@@ -83,8 +82,8 @@ void NormRow(const float* x, int64_t dim, const float* w, float eps, float* y) {
 
 void CheckNorm(const char* op, int64_t n_rows, int64_t dim, int64_t ldx, int64_t ldy) {
   SOV_CHECK(n_rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim)
-      << op << ": bad geometry (rows " << n_rows << ", dim " << dim << ", ld " << ldx << "/"
-      << ldy << ")";
+      << op << ": bad geometry (rows " << n_rows << ", dim " << dim << ", ld " << ldx << "/" << ldy
+      << ")";
 }
 
 // ggml_gelu_f32 as built for x86-64 with FMA (see the header).
@@ -140,8 +139,8 @@ namespace internal {
 uint16_t GeluGgmlTableEntry(uint16_t h) { return Fp32ToFp16(GeluTable()[h]); }
 }  // namespace internal
 
-void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu,
-                     int64_t n_rows, int64_t n, float* out, int64_t ldo) {
+void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
+                     int64_t n, float* out, int64_t ldo) {
   SOV_CHECK(n_rows >= 0 && n >= 0 && ldg >= n && ldu >= n && ldo >= n)
       << "GeluTanhMulGgml: bad geometry";
   const float* table = GeluTable().data();
@@ -151,8 +150,8 @@ void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ld
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t r = c / chunks_per_row, i0 = (c % chunks_per_row) * kGrain;
       const int64_t i1 = std::min(n, i0 + kGrain);
-      HWY_DYNAMIC_DISPATCH(GeluGgmlRow)(gate + r * ldg + i0, up + r * ldu + i0, i1 - i0,
-                                        out + r * ldo + i0, table);
+      HWY_DYNAMIC_DISPATCH(GeluGgmlRow)
+      (gate + r * ldg + i0, up + r * ldu + i0, i1 - i0, out + r * ldo + i0, table);
     }
   });
 }

@@ -42,8 +42,8 @@ void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const fl
 // where table[h] = f16(0.5f*x*(1 + tanhf(sqrt(2/pi)*x*fma(0.044715f*x, x, 1))))
 // for x = f32(h): the inner 1 + a*x*x is one FMA as GCC builds it on x86-64
 // with FMA (the rest are plain float products and sums).
-void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu,
-                     int64_t n_rows, int64_t n, float* out, int64_t ldo);
+void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
+                     int64_t n, float* out, int64_t ldo);
 
 namespace internal {
 // The table entry for the fp16 bits `h` (fp16 bits), for tests.

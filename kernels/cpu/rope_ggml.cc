@@ -15,7 +15,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/rope_ggml.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include "hwy/highway.h"
 #include "kernels/cpu/rope_ggml.h"
 #include "kernels/parallel.h"
@@ -43,9 +42,8 @@ HWY_BEFORE_NAMESPACE();
 namespace sov::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-void RoPEGgmlImpl(float* x, int64_t t0, int64_t t1, int64_t ldx, int64_t n_heads,
-                  int64_t head_dim, int64_t n_dims, const int32_t* pos, float freq_base,
-                  float freq_scale) {
+void RoPEGgmlImpl(float* x, int64_t t0, int64_t t1, int64_t ldx, int64_t n_heads, int64_t head_dim,
+                  int64_t n_dims, const int32_t* pos, float freq_base, float freq_scale) {
   const int64_t half = n_dims / 2;
   std::vector<float> cs(static_cast<size_t>(2 * half));
   float* c = cs.data();
@@ -127,8 +125,8 @@ void RoPEGgml(float* x, int64_t T, int64_t ldx, int64_t n_heads, int64_t head_di
   // rotating 16 heads, so a task gets a few tokens.
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n_heads * n_dims));
   ParallelFor(T, grain, [&](int64_t b, int64_t e) {
-    HWY_DYNAMIC_DISPATCH(RoPEGgmlImpl)(x, b, e, ldx, n_heads, head_dim, n_dims, pos, freq_base,
-                                       freq_scale);
+    HWY_DYNAMIC_DISPATCH(RoPEGgmlImpl)
+    (x, b, e, ldx, n_heads, head_dim, n_dims, pos, freq_base, freq_scale);
   });
 }
 

@@ -1,0 +1,230 @@
+// RMSNormGgml, AddRMSNormGgml and GeluTanhMulGgml against their stated
+// definitions (kernels/cpu/elementwise_ggml.h), bitwise, at 1 and 2 threads on
+// Gemma 3 270M widths, plus hand-checkable cases where the ggml order gives
+// a different float than the obvious one. Bitwise agreement with libggml-cpu
+// itself was checked with a harness linked against llama.cpp (not part of the
+// build: the library is not a dependency).
+#include "kernels/cpu/elementwise_ggml.h"
+
+#include <tbb/task_arena.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "hwy/tests/hwy_gtest.h"
+#include "kernels/api.h"
+#include "quant/float16.h"
+
+namespace sov::kernels {
+namespace {
+
+std::vector<float> Normal(size_t n, uint32_t seed, float sd, bool wide = false) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sd);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = dist(rng);
+    if (wide) x = std::ldexp(x, static_cast<int>(rng() % 40) - 20);
+  }
+  return v;
+}
+
+int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
+  int64_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], 4) != 0;
+  return n;
+}
+
+// The header's definition, written out independently: squares rounded to
+// float (volatile: never fused), summed sequentially in double.
+float DefinitionScale(const float* x, int64_t dim, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    volatile float sq = x[i] * x[i];
+    sum += sq;
+  }
+  const float mean = static_cast<float>(sum / dim);
+  return 1.0f / std::sqrt(mean + eps);
+}
+
+template <class F>
+void WithThreads(int threads, const F& f) {
+  tbb::task_arena arena(threads);
+  arena.execute(f);
+}
+
+constexpr float kEps = 1e-6f;
+
+TEST(RMSNormGgml, MatchesDefinition) {
+  for (int64_t dim : {640, 256, 37}) {
+    for (int64_t rows : {1, 5, 64, 256}) {
+      for (bool wide : {false, true}) {
+        for (bool weighted : {true, false}) {
+          for (int threads : {1, 2}) {
+            const int64_t ld = dim + 3;
+            const auto x = Normal(static_cast<size_t>(rows * ld), rows + dim, 3.0f, wide);
+            auto w = Normal(static_cast<size_t>(dim), 5, 0.3f);
+            for (float& v : w) v += 1.0f;
+            const float* wp = weighted ? w.data() : nullptr;
+            std::vector<float> y(x.size(), -7.0f), want = y;
+            WithThreads(threads,
+                        [&] { RMSNormGgml(x.data(), rows, dim, ld, wp, kEps, y.data(), ld); });
+            for (int64_t r = 0; r < rows; ++r) {
+              const float s = DefinitionScale(x.data() + r * ld, dim, kEps);
+              for (int64_t i = 0; i < dim; ++i) {
+                volatile float xs = x[r * ld + i] * s;
+                want[r * ld + i] = weighted ? xs * w[i] : xs;
+              }
+            }
+            ASSERT_EQ(BitwiseDiffs(y, want), 0)
+                << "dim=" << dim << " rows=" << rows << " wide=" << wide << " threads=" << threads;
+            // In place gives the same.
+            auto inplace = x;
+            RMSNormGgml(inplace.data(), rows, dim, ld, wp, kEps, inplace.data(), ld);
+            for (int64_t r = 0; r < rows; ++r) {
+              ASSERT_EQ(std::memcmp(inplace.data() + r * ld, y.data() + r * ld, dim * 4), 0);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// One square of 1 and 639 squares of 2^-24: a float sum absorbs each 2^-24
+// into 1 (a tie, rounded to even), the double sum keeps all of them, and the
+// mean then differs by more than a float ulp.
+TEST(RMSNormGgml, SumsSquaresInDouble) {
+  std::vector<float> x(640, 0x1p-12f);
+  x[0] = 1.0f;
+  std::vector<float> y(640);
+  RMSNormGgml(x.data(), 1, 640, 640, nullptr, 0.0f, y.data(), 640);
+  const float mean = static_cast<float>((1.0 + 639 * 0x1p-24) / 640.0);
+  const float scale = 1.0f / std::sqrt(mean);
+  const float float_sum_scale = 1.0f / std::sqrt(1.0f / 640.0f);
+  ASSERT_NE(scale, float_sum_scale);
+  EXPECT_EQ(y[0], scale);
+  EXPECT_EQ(y[1], 0x1p-12f * scale);
+}
+
+TEST(AddRMSNormGgml, MatchesSeparateOps) {
+  for (int64_t rows : {1, 5, 64}) {
+    for (bool next : {true, false}) {
+      for (int threads : {1, 2}) {
+        const int64_t dim = 640, ld = 650, ldd = 645;
+        const auto x0 = Normal(static_cast<size_t>(rows * ld), rows, 10.0f);
+        const auto delta = Normal(static_cast<size_t>(rows * ldd), rows + 100, 0.5f, true);
+        auto w_post = Normal(dim, 6, 0.3f), w_next = Normal(dim, 7, 0.3f);
+        for (float& v : w_post) v += 1.0f;
+        for (float& v : w_next) v += 1.0f;
+        auto x = x0;
+        std::vector<float> y(static_cast<size_t>(rows * ld), -3.0f);
+        WithThreads(threads, [&] {
+          AddRMSNormGgml(x.data(), rows, dim, ld, delta.data(), ldd, w_post.data(), w_next.data(),
+                         kEps, next ? y.data() : nullptr, ld);
+        });
+        // rms_norm(delta), mul w_post, add x, then RMSNormGgml(x; w_next).
+        auto want_x = x0;
+        std::vector<float> normed(static_cast<size_t>(rows * dim));
+        RMSNormGgml(delta.data(), rows, dim, ldd, w_post.data(), kEps, normed.data(), dim);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t i = 0; i < dim; ++i)
+            want_x[r * ld + i] = normed[r * dim + i] + x0[r * ld + i];
+        }
+        ASSERT_EQ(BitwiseDiffs(x, want_x), 0) << "rows=" << rows << " threads=" << threads;
+        std::vector<float> want_y(static_cast<size_t>(rows * ld), -3.0f);
+        if (next) RMSNormGgml(want_x.data(), rows, dim, ld, w_next.data(), kEps, want_y.data(), ld);
+        ASSERT_EQ(BitwiseDiffs(y, want_y), 0) << "rows=" << rows << " threads=" << threads;
+      }
+    }
+  }
+}
+
+// The weighted product is rounded to float before the residual add (ggml_mul
+// then ggml_add): on a row where that rounding is visible in the sum (the
+// unfused and fused results differ), the kernel gives the unfused one.
+TEST(AddRMSNormGgml, ProductIsNotFused) {
+  const int64_t dim = 4;
+  std::vector<float> delta = {1.0f + 0x1p-12f, -1.0f, 1.0f, -1.0f};
+  std::vector<float> w = {1.0f + 0x1p-12f, 1.0f, 1.0f, 1.0f};
+  std::vector<float> x = {-1.0f, 0.0f, 0.0f, 0.0f};
+  const float s = DefinitionScale(delta.data(), dim, 0.0f);
+  volatile float p = (delta[0] * s) * w[0];
+  const float unfused = p + x[0];
+  const float fused = std::fma(delta[0] * s, w[0], x[0]);
+  ASSERT_NE(unfused, fused);  // the row shows the difference
+  AddRMSNormGgml(x.data(), 1, dim, dim, delta.data(), dim, w.data(), nullptr, 0.0f, nullptr, dim);
+  EXPECT_EQ(x[0], unfused);
+}
+
+class GeluTanhMulGgmlTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(GeluTanhMulGgmlTest);
+
+// Every fp16 gate (and the thresholds, NaN, off-grid gates), every target.
+TEST_P(GeluTanhMulGgmlTest, MatchesTableRule) {
+  std::vector<float> gate;
+  for (uint32_t h = 0; h < 65536; ++h) gate.push_back(Fp16ToFp32(static_cast<uint16_t>(h)));
+  for (float g : {-10.0f, 10.0f, -9.999f, 9.999f, -10.001f, 10.001f, 1e30f, -1e30f}) {
+    gate.push_back(g);
+  }
+  const auto extra = Normal(3001, 9, 4.0f);
+  gate.insert(gate.end(), extra.begin(), extra.end());
+  const int64_t n = static_cast<int64_t>(gate.size());
+  const auto up = Normal(static_cast<size_t>(n), 10, 1.5f);
+  for (int threads : {1, 2}) {
+    std::vector<float> out(static_cast<size_t>(n));
+    WithThreads(threads,
+                [&] { GeluTanhMulGgml(gate.data(), n, up.data(), n, 1, n, out.data(), n); });
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = gate[i];
+      float want;
+      if (g <= -10.0f) {
+        want = 0.0f;
+      } else if (g >= 10.0f) {
+        want = g * up[i];
+      } else {
+        want = Fp16ToFp32(internal::GeluGgmlTableEntry(Fp32ToFp16(g))) * up[i];
+      }
+      if (std::isnan(want)) {
+        ASSERT_TRUE(std::isnan(out[i])) << i;
+      } else {
+        ASSERT_EQ(std::memcmp(&out[i], &want, 4), 0) << "gate " << g << " i=" << i;
+      }
+    }
+  }
+}
+
+// ggml's table differs from the unfused gelu in exactly one entry: gate fp16
+// 0xbfff (-1.99902), whose gelu lies within 2^-8 fp16 ulp of a rounding
+// boundary; libggml-cpu gives 0xa9d3 there.
+TEST(GeluTanhMulGgml, TableDiffersFromUnfusedInOneEntry) {
+  int64_t differ = 0;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float x = Fp16ToFp32(static_cast<uint16_t>(h));
+    if (std::isnan(x)) continue;
+    const uint16_t ggml = internal::GeluGgmlTableEntry(static_cast<uint16_t>(h));
+    differ += ggml != GeluF16TableEntry(static_cast<uint16_t>(h));
+  }
+  EXPECT_EQ(differ, 1);
+  EXPECT_EQ(internal::GeluGgmlTableEntry(0xbfff), 0xa9d3);
+  EXPECT_EQ(GeluF16TableEntry(0xbfff), 0xa9d2);
+}
+
+// Several rows with strides.
+TEST(GeluTanhMulGgml, RowsAndStrides) {
+  const int64_t rows = 5, n = 2048, ld = 2051;
+  const auto gate = Normal(rows * ld, 1, 3.0f), up = Normal(rows * ld, 2, 1.0f);
+  std::vector<float> out(rows * ld, -1.0f), one(n);
+  GeluTanhMulGgml(gate.data(), ld, up.data(), ld, rows, n, out.data(), ld);
+  for (int64_t r = 0; r < rows; ++r) {
+    GeluTanhMulGgml(gate.data() + r * ld, n, up.data() + r * ld, n, 1, n, one.data(), n);
+    ASSERT_EQ(std::memcmp(one.data(), out.data() + r * ld, n * 4), 0) << r;
+    for (int64_t i = n; i < ld && r + 1 < rows; ++i) ASSERT_EQ(out[r * ld + i], -1.0f);
+  }
+}
+
+}  // namespace
+}  // namespace sov::kernels
