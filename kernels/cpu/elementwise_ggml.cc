@@ -1,9 +1,11 @@
 // RMSNormGgml, AddRMSNormGgml, GeluTanhMulGgml (kernels/cpu/elementwise_ggml.h).
 //
-// The norms are portable scalar code on every target: the sequential double
-// sum of squares is the whole cost and cannot be split without changing its
-// roundings (an alternative order is exact only when the squares span fewer
-// than ~40 binades, which real activations with near-zero entries do not).
+// The norms' cost is the sequential double sum of squares (one dependent add
+// per element), which cannot be split within a row without changing its
+// roundings (another order is exact only when the squares span fewer than
+// ~30 binades, which real activations with near-zero entries do not). So
+// up to 8 rows are summed side by side instead, each in ggml's order: the
+// chains overlap in time, not in value. Portable code on every target.
 // Products that ggml rounds before an add go through Materialize so that no
 // compiler (aarch64 and x86 with FMA contract by default) fuses them.
 // Rows go to tasks whole, so the split cannot change a bit.
@@ -11,6 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "runtime/check.h"
 
@@ -59,20 +62,77 @@ HWY_EXPORT(GeluGgmlRow);
 
 namespace {
 
-// Rows per task: a row of the norms is ~dim dependent double adds.
-int64_t NormGrain(int64_t dim) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(1, dim)); }
-
-// ggml's 1 / sqrt(mean + eps) for one row (see the header).
-float GgmlRmsScale(const float* x, int64_t dim, float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < dim; ++i) sum += static_cast<double>(internal::Materialize(x[i] * x[i]));
-  const float mean = static_cast<float>(sum / static_cast<double>(dim));
-  return 1.0f / std::sqrt(mean + eps);
+// Rows per task (each task sums its rows side by side), ~8K elements.
+int64_t NormGrain(int64_t dim) {
+  const int64_t rows = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, dim));
+  return (rows + 7) / 8 * 8;
 }
 
-void NormRow(const float* x, int64_t dim, const float* w, float eps, float* y) {
-  const float scale = GgmlRmsScale(x, dim, eps);
-  // Products only: nothing to contract, free to vectorise.
+// Sums of squares of R rows side by side. Per column tile the float squares
+// are widened into `sq` first (products and conversions only, which the
+// compiler may vectorise: no add to fuse them with, and a float product
+// converted to double is not contractible), then each row's chain adds its
+// tile entries in column order.
+template <int R>
+void SumSquaresFixed(const float* x, int64_t ld, int64_t dim, double* sums) {
+  constexpr int64_t kTile = 16;
+  double sum[R] = {};
+  double sq[R][kTile];
+  for (int64_t i0 = 0; i0 < dim; i0 += kTile) {
+    const int64_t len = std::min(kTile, dim - i0);
+    for (int r = 0; r < R; ++r) {
+      const float* row = x + r * ld + i0;
+      for (int64_t c = 0; c < len; ++c) sq[r][c] = static_cast<double>(row[c] * row[c]);
+    }
+    for (int64_t c = 0; c < len; ++c) {
+      for (int r = 0; r < R; ++r) sum[r] += sq[r][c];
+    }
+  }
+  for (int r = 0; r < R; ++r) sums[r] = sum[r];
+}
+
+// scales[r] = ggml's 1 / sqrt(mean + eps) (see the header) of row r < n.
+void RmsScales(const float* x, int64_t ld, int64_t n, int64_t dim, float eps, float* scales) {
+  constexpr int kGroup = 8;
+  double sums[kGroup];
+  for (int64_t r0 = 0; r0 < n; r0 += kGroup) {
+    const float* rows = x + r0 * ld;
+    const int m = static_cast<int>(std::min<int64_t>(kGroup, n - r0));
+    switch (m) {
+      case 8:
+        SumSquaresFixed<8>(rows, ld, dim, sums);
+        break;
+      case 7:
+        SumSquaresFixed<7>(rows, ld, dim, sums);
+        break;
+      case 6:
+        SumSquaresFixed<6>(rows, ld, dim, sums);
+        break;
+      case 5:
+        SumSquaresFixed<5>(rows, ld, dim, sums);
+        break;
+      case 4:
+        SumSquaresFixed<4>(rows, ld, dim, sums);
+        break;
+      case 3:
+        SumSquaresFixed<3>(rows, ld, dim, sums);
+        break;
+      case 2:
+        SumSquaresFixed<2>(rows, ld, dim, sums);
+        break;
+      default:
+        SumSquaresFixed<1>(rows, ld, dim, sums);
+        break;
+    }
+    for (int r = 0; r < m; ++r) {
+      const float mean = static_cast<float>(sums[r] / static_cast<double>(dim));
+      scales[r0 + r] = 1.0f / std::sqrt(mean + eps);
+    }
+  }
+}
+
+// y = (x * scale) * w: products only, nothing to contract, free to vectorise.
+void ScaleRow(const float* x, int64_t dim, float scale, const float* w, float* y) {
   if (w != nullptr) {
     for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] * scale) * w[i];
   } else {
@@ -111,7 +171,9 @@ void RMSNormGgml(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const
                  float eps, float* y, int64_t ldy) {
   CheckNorm("RMSNormGgml", n_rows, dim, ldx, ldy);
   ParallelFor(n_rows, NormGrain(dim), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) NormRow(x + r * ldx, dim, weight, eps, y + r * ldy);
+    std::vector<float> scales(static_cast<size_t>(e - b));
+    RmsScales(x + b * ldx, ldx, e - b, dim, eps, scales.data());
+    for (int64_t r = b; r < e; ++r) ScaleRow(x + r * ldx, dim, scales[r - b], weight, y + r * ldy);
   });
 }
 
@@ -120,18 +182,22 @@ void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const fl
                     int64_t ldy) {
   CheckNorm("AddRMSNormGgml", n_rows, dim, ldx, y != nullptr ? ldy : dim);
   SOV_CHECK(ldd >= dim) << "AddRMSNormGgml: ldd " << ldd << " < dim " << dim;
-  ParallelFor(n_rows, NormGrain(dim) / 2 + 1, [&](int64_t b, int64_t e) {
+  ParallelFor(n_rows, NormGrain(dim), [&](int64_t b, int64_t e) {
+    std::vector<float> scales(static_cast<size_t>(e - b));
+    RmsScales(delta + b * ldd, ldd, e - b, dim, eps, scales.data());
     for (int64_t r = b; r < e; ++r) {
       float* xr = x + r * ldx;
       const float* dr = delta + r * ldd;
-      const float scale = GgmlRmsScale(dr, dim, eps);
+      const float s = scales[r - b];
       for (int64_t i = 0; i < dim; ++i) {
-        float v = dr[i] * scale;
+        float v = dr[i] * s;
         if (w_post != nullptr) v = v * w_post[i];
         xr[i] = internal::Materialize(v) + xr[i];
       }
-      if (y != nullptr) NormRow(xr, dim, w_next, eps, y + r * ldy);
     }
+    if (y == nullptr) return;
+    RmsScales(x + b * ldx, ldx, e - b, dim, eps, scales.data());
+    for (int64_t r = b; r < e; ++r) ScaleRow(x + r * ldx, dim, scales[r - b], w_next, y + r * ldy);
   });
 }
 

@@ -58,9 +58,11 @@ void WithThreads(int threads, const F& f) {
 
 constexpr float kEps = 1e-6f;
 
+// Rows are summed up to 8 side by side: row counts that leave every
+// remainder.
 TEST(RMSNormGgml, MatchesDefinition) {
   for (int64_t dim : {640, 256, 37}) {
-    for (int64_t rows : {1, 5, 64, 256}) {
+    for (int64_t rows : {1, 3, 5, 17, 23, 64, 256}) {
       for (bool wide : {false, true}) {
         for (bool weighted : {true, false}) {
           for (int threads : {1, 2}) {
@@ -111,7 +113,7 @@ TEST(RMSNormGgml, SumsSquaresInDouble) {
 }
 
 TEST(AddRMSNormGgml, MatchesSeparateOps) {
-  for (int64_t rows : {1, 5, 64}) {
+  for (int64_t rows : {1, 3, 5, 9, 17, 64}) {
     for (bool next : {true, false}) {
       for (int threads : {1, 2}) {
         const int64_t dim = 640, ld = 650, ldd = 645;
