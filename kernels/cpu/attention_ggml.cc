@@ -49,7 +49,8 @@ bool CpuHasAvx512() {
 enum class Order { kTinyBlas, kVecDot };
 
 constexpr int64_t kChunk = 256;  // cells per score task
-constexpr int64_t kSlice = 16;   // channels per P V task
+constexpr int64_t kSlice = 16;   // channels per P V slice
+constexpr int64_t kGroupSlices = 2;  // slices per P V task (AVX-512)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // One query and one KV head: visible cells [lo, hi] (positions, = llama.cpp
@@ -207,42 +208,43 @@ SOV_AVX512 inline __m512 Exp16(__m512 x) {
   return _mm512_mask_blend_ps(big, res, alt);
 }
 
-// Scores of unit u's G heads over visible cells [j0, j1); d % 64 == 0.
-template <Order kOrder>
-SOV_AVX512 void FastScores(const Job& job, const Unit& u, int64_t j0, int64_t j1) {
-  const int64_t d = job.d, G = job.G;
+// Scores of heads g0 .. g0 + kH - 1 of unit u over visible cells [j0, j1);
+// d % 64 == 0. vec_dot: accumulator a takes chunks i / 16 = a (mod 4).
+template <Order kOrder, int kH>
+SOV_AVX512 void FastScoresHeads(const Job& job, const Unit& u, int64_t g0, int64_t j0, int64_t j1) {
+  const int64_t d = job.d;
   const int64_t ui = &u - job.units.data();
-  const float* q0 = job.q16.data() + ui * G * d;
-  float* s0 = job.s + u.off - u.c0;
+  const float* q0 = job.q16.data() + (ui * job.G + g0) * d;
+  float* s0 = job.s + u.off + g0 * u.n - u.c0;
   for (int64_t j = j0; j < j1; ++j) {
     const uint16_t* k = job.KRow(j, u.kvh);
-    for (int64_t g0 = 0; g0 < G; g0 += 4) {
-      const int64_t gn = std::min<int64_t>(4, G - g0);
-      // acc[h][a]: head g0 + h, accumulator a (vec_dot: a = (i / 16) % 4).
-      __m512 acc[4][4];
-      for (int h = 0; h < 4; ++h)
-        for (int a = 0; a < 4; ++a) acc[h][a] = _mm512_setzero_ps();
-      for (int64_t i = 0; i < d; i += 64) {
-        for (int a = 0; a < 4; ++a) {
-          const __m512 kv = LoadF16(k + i + 16 * a);
-          const int slot = kOrder == Order::kVecDot ? a : 0;
-          for (int h = 0; h < 4; ++h) {
-            if (h < gn) {
-              const __m512 qv = _mm512_loadu_ps(q0 + (g0 + h) * d + i + 16 * a);
-              acc[h][slot] = _mm512_fmadd_ps(kv, qv, acc[h][slot]);
-            }
-          }
+    __m512 acc[kH][4];
+    for (int h = 0; h < kH; ++h)
+      for (int a = 0; a < 4; ++a) acc[h][a] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < d; i += 64) {
+      for (int a = 0; a < 4; ++a) {
+        const __m512 kv = LoadF16(k + i + 16 * a);
+        const int slot = kOrder == Order::kVecDot ? a : 0;
+        for (int h = 0; h < kH; ++h) {
+          acc[h][slot] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(q0 + h * d + i + 16 * a), acc[h][slot]);
         }
-      }
-      for (int h = 0; h < gn; ++h) {
-        __m512 v = acc[h][0];
-        if constexpr (kOrder == Order::kVecDot) {
-          v = _mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][2]), _mm512_add_ps(acc[h][1], acc[h][3]));
-        }
-        s0[(g0 + h) * u.n + j] = _mm512_reduce_add_ps(v);
       }
     }
+    for (int h = 0; h < kH; ++h) {
+      __m512 v = acc[h][0];
+      if constexpr (kOrder == Order::kVecDot) {
+        v = _mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][2]), _mm512_add_ps(acc[h][1], acc[h][3]));
+      }
+      s0[h * u.n + j] = _mm512_reduce_add_ps(v);
+    }
   }
+}
+
+template <Order kOrder>
+SOV_AVX512 void FastScores(const Job& job, const Unit& u, int64_t j0, int64_t j1) {
+  int64_t g = 0;
+  for (; g + 4 <= job.G; g += 4) FastScoresHeads<kOrder, 4>(job, u, g, j0, j1);
+  for (; g < job.G; ++g) FastScoresHeads<kOrder, 1>(job, u, g, j0, j1);
 }
 
 SOV_AVX512 void FastSoftmax(const Job& job, const Unit& u, int64_t g) {
@@ -273,52 +275,93 @@ SOV_AVX512 void FastSoftmax(const Job& job, const Unit& u, int64_t g) {
 // acc[l] += V[cell b*16 + l][i0 .. i0+16) * p[cell] for the visible cells of
 // 16-cell block b (lane l = cell % 16, as the key lanes of tinyBLAS /
 // vec_dot_f16 over the transposed V).
-SOV_AVX512 inline void PVBlock(const Job& job, const Unit& u, const float* pr, int64_t b,
+SOV_AVX512 __attribute__((always_inline)) inline void PVBlock(const Job& job, const Unit& u, const float* pr, int64_t b,
                                int64_t i0, __m512 acc[16]) {
   const int64_t base = b * 16;
-  if (base >= u.lo && base + 15 <= u.hi) {
+  const AttentionParams& p = *job.p;
+  // Cache row of cell base + l without a division per load (ring buffer).
+  int64_t row0 = base % p.cache_rows;
+  const uint16_t* vbase = p.v_cache_f16 + u.kvh * job.d + i0;
+  auto vrow = [&](int l) {
+    int64_t r = row0 + l;
+    if (r >= p.cache_rows) r -= p.cache_rows;
+    return vbase + r * p.ld_kv;
+  };
+  if (base >= u.lo && base + 15 <= u.hi && row0 + 15 < p.cache_rows) {
+    const uint16_t* v0 = vbase + row0 * p.ld_kv;
+    const float* p0 = pr + (base - u.c0);
+#pragma GCC unroll 16
     for (int l = 0; l < 16; ++l) {
-      const __m512 v = LoadF16(job.VRow(base + l, u.kvh) + i0);
-      acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(pr[base + l - u.c0]), acc[l]);
+      const __m512 v = LoadF16(v0 + l * p.ld_kv);
+      acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(p0[l]), acc[l]);
     }
     return;
   }
+#pragma GCC unroll 16
   for (int l = 0; l < 16; ++l) {
     const int64_t j = base + l;
     if (j < u.lo || j > u.hi) continue;  // p = 0: the identity
-    const __m512 v = LoadF16(job.VRow(j, u.kvh) + i0);
+    const __m512 v = LoadF16(vrow(l));
     acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(pr[j - u.c0]), acc[l]);
   }
 }
 
-// Channels [i0, i0 + 16) of row g of unit u.
+// Channels [i0, i0 + 16 * ns) of every query head of unit u (head g's row
+// at out + g * d), ns <= kGroupSlices. Cells go in 256-cell chunks so the
+// chunk's V rows (ns * 32 bytes each) stay in L1 across heads and slices;
+// each (head, slice, accumulator set) keeps its 16 key-lane accumulators in
+// `acc_mem` between chunks. Every accumulator sees its cells in increasing
+// order, as in one pass.
 template <Order kOrder>
-SOV_AVX512 void FastPV(const Job& job, const Unit& u, int64_t g, int64_t i0, float* out) {
-  const float* pr = job.s + u.off + g * u.n;
+SOV_AVX512 void FastPV(const Job& job, const Unit& u, int64_t i0, int64_t ns, float* out) {
   const int64_t b0 = u.c0 / 16, b1 = (u.c0 + u.n) / 16;
   constexpr int kSets = kOrder == Order::kVecDot ? 4 : 1;
-  __m512 sets[kSets][16];
-  for (int a = 0; a < kSets; ++a) {
-    __m512 acc[16];
-    for (int l = 0; l < 16; ++l) acc[l] = _mm512_setzero_ps();
-    int64_t b = b0;
-    if constexpr (kSets > 1) b += ((a - b0) % 4 + 4) % 4;
-    for (; b < b1; b += kSets) PVBlock(job, u, pr, b, i0, acc);
-    for (int l = 0; l < 16; ++l) sets[a][l] = acc[l];
-  }
-  __m512 lanes[16];
-  for (int l = 0; l < 16; ++l) {
-    lanes[l] = sets[0][l];
-    if constexpr (kSets > 1) {
-      lanes[l] = _mm512_add_ps(_mm512_add_ps(sets[0][l], sets[2][l]), _mm512_add_ps(sets[1][l], sets[3][l]));
+  constexpr int64_t kChunkBlocks = kChunk / 16;
+  const int64_t G = job.G;
+  thread_local std::vector<float> acc_mem;
+  acc_mem.assign(static_cast<size_t>(G * ns * kSets * 256), 0.0f);
+  // 16 accumulators of 16 floats: acc l at accs(...) + 16 * l.
+  auto accs = [&](int64_t g, int64_t sl, int a) { return acc_mem.data() + ((g * ns + sl) * kSets + a) * 256; };
+  for (int64_t cb = b0; cb < b1; cb += kChunkBlocks) {
+    const int64_t ce = std::min(b1, cb + kChunkBlocks);
+    for (int64_t g = 0; g < G; ++g) {
+      const float* pr = job.s + u.off + g * u.n;
+      for (int64_t sl = 0; sl < ns; ++sl) {
+        for (int a = 0; a < kSets; ++a) {
+          float* m = accs(g, sl, a);
+          __m512 acc[16];
+#pragma GCC unroll 16
+          for (int l = 0; l < 16; ++l) acc[l] = _mm512_loadu_ps(m + 16 * l);
+          int64_t b = cb;
+          if constexpr (kSets > 1) b += ((a - cb) % 4 + 4) % 4;
+          for (; b < ce; b += kSets) PVBlock(job, u, pr, b, i0 + 16 * sl, acc);
+#pragma GCC unroll 16
+          for (int l = 0; l < 16; ++l) _mm512_storeu_ps(m + 16 * l, acc[l]);
+        }
+      }
     }
   }
-  // Reduce16 across the 16 key lanes, channel by channel.
-  __m512 h8[8], h4[4];
-  for (int l = 0; l < 8; ++l) h8[l] = _mm512_add_ps(lanes[l + 8], lanes[l]);
-  for (int l = 0; l < 4; ++l) h4[l] = _mm512_add_ps(h8[l + 4], h8[l]);
-  const __m512 r = _mm512_add_ps(_mm512_add_ps(h4[0], h4[2]), _mm512_add_ps(h4[1], h4[3]));
-  _mm512_storeu_ps(out + i0, r);
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t sl = 0; sl < ns; ++sl) {
+      __m512 lanes[16];
+      for (int l = 0; l < 16; ++l) {
+        const __m512 a0 = _mm512_loadu_ps(accs(g, sl, 0) + 16 * l);
+        lanes[l] = a0;
+        if constexpr (kSets > 1) {
+          const __m512 a1 = _mm512_loadu_ps(accs(g, sl, 1 % kSets) + 16 * l);
+          const __m512 a2 = _mm512_loadu_ps(accs(g, sl, 2 % kSets) + 16 * l);
+          const __m512 a3 = _mm512_loadu_ps(accs(g, sl, 3 % kSets) + 16 * l);
+          lanes[l] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+        }
+      }
+      // Reduce16 across the 16 key lanes, channel by channel.
+      __m512 h8[8], h4[4];
+      for (int l = 0; l < 8; ++l) h8[l] = _mm512_add_ps(lanes[l + 8], lanes[l]);
+      for (int l = 0; l < 4; ++l) h4[l] = _mm512_add_ps(h8[l + 4], h8[l]);
+      const __m512 r = _mm512_add_ps(_mm512_add_ps(h4[0], h4[2]), _mm512_add_ps(h4[1], h4[3]));
+      _mm512_storeu_ps(out + g * job.d + i0 + 16 * sl, r);
+    }
+  }
 }
 
 SOV_AVX512 void FastRoundQ(const float* q, int64_t n, float scale, float* out) {
@@ -379,21 +422,33 @@ void RunRound(Job& job, float* out, int64_t ldo, bool fast) {
     }
   });
 
-  // Phase 3: P V per (unit, head, 16-channel slice).
+  // Phase 3: P V. Portable: tasks (unit, head, 16-channel slice); AVX-512:
+  // tasks (unit, group of kGroupSlices slices), all heads of the unit.
   const int64_t n_slices = (d + kSlice - 1) / kSlice;
-  const int64_t grain = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, avg_n));
-  ParallelFor(U * G * n_slices, grain, [&](int64_t a, int64_t b) {
+  if (!fast) {
+    const int64_t grain = std::max<int64_t>(1, 512 / std::max<int64_t>(1, avg_n));
+    ParallelFor(U * G * n_slices, grain, [&](int64_t a, int64_t b) {
+      for (int64_t task = a; task < b; ++task) {
+        const int64_t r = task / n_slices, i0 = (task % n_slices) * kSlice;
+        const Unit& u = job.units[r / G];
+        const int64_t g = r % G;
+        PortablePV(job, u, g, i0, std::min(kSlice, d - i0), out + u.t * ldo + (u.kvh * G + g) * d);
+      }
+    });
+    return;
+  }
+  const int64_t n_groups = (n_slices + kGroupSlices - 1) / kGroupSlices;
+  const int64_t grain = std::max<int64_t>(1, 256 / std::max<int64_t>(1, avg_n * G));
+  ParallelFor(U * n_groups, grain, [&](int64_t a, int64_t b) {
     for (int64_t task = a; task < b; ++task) {
-      const int64_t r = task / n_slices, i0 = (task % n_slices) * kSlice;
-      const Unit& u = job.units[r / G];
-      const int64_t g = r % G;
-      float* o = out + u.t * ldo + (u.kvh * G + g) * d;
-      if (!fast) {
-        PortablePV(job, u, g, i0, std::min(kSlice, d - i0), o);
-      } else if (job.kqv == Order::kTinyBlas) {
-        FastPV<Order::kTinyBlas>(job, u, g, i0, o);
+      const Unit& u = job.units[task / n_groups];
+      const int64_t s0 = (task % n_groups) * kGroupSlices;
+      const int64_t ns = std::min(kGroupSlices, n_slices - s0);
+      float* o = out + u.t * ldo + u.kvh * G * d;
+      if (job.kqv == Order::kTinyBlas) {
+        FastPV<Order::kTinyBlas>(job, u, s0 * kSlice, ns, o);
       } else {
-        FastPV<Order::kVecDot>(job, u, g, i0, o);
+        FastPV<Order::kVecDot>(job, u, s0 * kSlice, ns, o);
       }
     }
   });
