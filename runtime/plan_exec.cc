@@ -4,6 +4,8 @@
 
 #include "kernels/api.h"
 #include "kernels/cpu/attention_ggml.h"
+#include "kernels/cpu/elementwise_ggml.h"
+#include "kernels/cpu/rope_ggml.h"
 #include "runtime/check.h"
 
 namespace sov {
@@ -40,14 +42,15 @@ void GroupNorm(const StepContext& c, const Operand& in, const Operand& out, int6
                int64_t group_dim, const float* w, float eps) {
   const float* x = F(c, in);
   float* y = F(c, out);
+  const auto norm = c.numerics == Numerics::kGgml ? kernels::RMSNormGgml : kernels::RMSNorm;
   if (group_dim == in.cols) {
-    kernels::RMSNorm(x, rows, in.cols, in.ld, w, eps, y, out.ld);
+    norm(x, rows, in.cols, in.ld, w, eps, y, out.ld);
   } else if (in.ld == in.cols && out.ld == out.cols) {
-    kernels::RMSNorm(x, rows * (in.cols / group_dim), group_dim, group_dim, w, eps, y, group_dim);
+    norm(x, rows * (in.cols / group_dim), group_dim, group_dim, w, eps, y, group_dim);
   } else {
     for (int64_t r = 0; r < rows; ++r) {
-      kernels::RMSNorm(x + r * in.ld, in.cols / group_dim, group_dim, group_dim, w, eps,
-                       y + r * out.ld, group_dim);
+      norm(x + r * in.ld, in.cols / group_dim, group_dim, group_dim, w, eps, y + r * out.ld,
+           group_dim);
     }
   }
 }
@@ -55,7 +58,7 @@ void GroupNorm(const StepContext& c, const Operand& in, const Operand& out, int6
 using GeluFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*,
                        int64_t);
 GeluFn Gelu(const StepContext& c) {
-  return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulF16Table : kernels::GeluTanhMul;
+  return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulGgml : kernels::GeluTanhMul;
 }
 
 using MatMulFn = void (*)(const float*, int64_t, int64_t, const kernels::WeightView&, float*,
@@ -85,6 +88,11 @@ void RunStep(const Step& s, const StepContext& c) {
       return;
     case OpKind::kRoPE:
       if (!s.in_place) CopyRows(c, s.in[0], s.out[0], R);
+      if (c.numerics == Numerics::kGgml && s.rope_base > 0.0f) {
+        kernels::RoPEGgml(F(c, s.out[0]), R, s.out[0].ld, s.n_heads, s.head_dim, s.head_dim, pos,
+                          s.rope_base, s.rope_freq_scale);
+        return;
+      }
       kernels::RoPE(F(c, s.out[0]), R, s.out[0].ld, s.n_heads, s.head_dim, pos, s.inv_freq.data());
       return;
     case OpKind::kKvStore: {
@@ -204,9 +212,10 @@ void RunStep(const Step& s, const StepContext& c) {
     case OpKind::kAddRMSNorm: {
       const Operand& x = s.out[0];  // storage of in[0], updated in place
       const bool has_y = s.out.size() > 1;
-      kernels::AddRMSNorm(F(c, x), R, x.cols, x.ld, F(c, s.in[1]), s.in[1].ld, s.vecs[0].ptr(),
-                          s.vecs[1].ptr(), s.eps, has_y ? F(c, s.out[1]) : nullptr,
-                          has_y ? s.out[1].ld : 0);
+      const auto add_norm =
+          c.numerics == Numerics::kGgml ? kernels::AddRMSNormGgml : kernels::AddRMSNorm;
+      add_norm(F(c, x), R, x.cols, x.ld, F(c, s.in[1]), s.in[1].ld, s.vecs[0].ptr(),
+               s.vecs[1].ptr(), s.eps, has_y ? F(c, s.out[1]) : nullptr, has_y ? s.out[1].ld : 0);
       return;
     }
   }
