@@ -50,7 +50,7 @@ enum class Order { kTinyBlas, kVecDot };
 
 constexpr int64_t kChunk = 256;  // cells per score task
 constexpr int64_t kSlice = 16;   // channels per P V slice
-constexpr int64_t kGroupSlices = 2;  // slices per P V task (AVX-512)
+constexpr int64_t kGroupSlices = 2;  // slices per P V task (AVX-512; d % 64 == 0)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // One query and one KV head: visible cells [lo, hi] (positions, = llama.cpp
@@ -272,85 +272,80 @@ SOV_AVX512 void FastSoftmax(const Job& job, const Unit& u, int64_t g) {
   }
 }
 
-// acc[l] += V[cell b*16 + l][i0 .. i0+16) * p[cell] for the visible cells of
-// 16-cell block b (lane l = cell % 16, as the key lanes of tinyBLAS /
-// vec_dot_f16 over the transposed V).
-SOV_AVX512 __attribute__((always_inline)) inline void PVBlock(const Job& job, const Unit& u, const float* pr, int64_t b,
-                               int64_t i0, __m512 acc[16]) {
-  const int64_t base = b * 16;
-  const AttentionParams& p = *job.p;
-  // Cache row of cell base + l without a division per load (ring buffer).
-  int64_t row0 = base % p.cache_rows;
-  const uint16_t* vbase = p.v_cache_f16 + u.kvh * job.d + i0;
-  auto vrow = [&](int l) {
-    int64_t r = row0 + l;
-    if (r >= p.cache_rows) r -= p.cache_rows;
-    return vbase + r * p.ld_kv;
-  };
-  if (base >= u.lo && base + 15 <= u.hi && row0 + 15 < p.cache_rows) {
-    const uint16_t* v0 = vbase + row0 * p.ld_kv;
-    const float* p0 = pr + (base - u.c0);
-#pragma GCC unroll 16
-    for (int l = 0; l < 16; ++l) {
-      const __m512 v = LoadF16(v0 + l * p.ld_kv);
-      acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(p0[l]), acc[l]);
-    }
-    return;
-  }
-#pragma GCC unroll 16
-  for (int l = 0; l < 16; ++l) {
-    const int64_t j = base + l;
-    if (j < u.lo || j > u.hi) continue;  // p = 0: the identity
-    const __m512 v = LoadF16(vrow(l));
-    acc[l] = _mm512_fmadd_ps(v, _mm512_set1_ps(pr[j - u.c0]), acc[l]);
-  }
-}
-
-// Channels [i0, i0 + 16 * ns) of every query head of unit u (head g's row
-// at out + g * d), ns <= kGroupSlices. Cells go in 256-cell chunks so the
-// chunk's V rows (ns * 32 bytes each) stay in L1 across heads and slices;
-// each (head, slice, accumulator set) keeps its 16 key-lane accumulators in
-// `acc_mem` between chunks. Every accumulator sees its cells in increasing
-// order, as in one pass.
+// Channels [i0, i0 + 16 * kGroupSlices) of every query head of unit u (head g's row at
+// out + g * d). Cells go in 256-cell chunks: the chunk's V values of these
+// channels are widened to f32 once (zero for cells outside [lo, hi], whose p
+// is 0 too: fma(0, 0, acc) == acc as acc is never -0) and reused by every
+// head. Key lane l = cell % 16 (as tinyBLAS / vec_dot_f16 over the
+// transposed V) and accumulator set a = (cell / 16) % 4 (vec_dot) index the
+// accumulators acc_mem[g][a][l][channels], kept in registers kLanes lanes x
+// the task's channels at a time (16 accumulators; the chunk's V in L1) and in memory
+// between chunks. Every accumulator sees its cells in increasing order, as
+// in one pass.
 template <Order kOrder>
-SOV_AVX512 void FastPV(const Job& job, const Unit& u, int64_t i0, int64_t ns, float* out) {
+SOV_AVX512 void FastPV(const Job& job, const Unit& u, int64_t i0, float* out) {
+  const AttentionParams& p = *job.p;
   const int64_t b0 = u.c0 / 16, b1 = (u.c0 + u.n) / 16;
   constexpr int kSets = kOrder == Order::kVecDot ? 4 : 1;
   constexpr int64_t kChunkBlocks = kChunk / 16;
+  constexpr int64_t W = 16 * kGroupSlices;  // channels per task
+  constexpr int kLanes = 16 / kGroupSlices;  // key lanes in registers at a time
   const int64_t G = job.G;
-  thread_local std::vector<float> acc_mem;
-  acc_mem.assign(static_cast<size_t>(G * ns * kSets * 256), 0.0f);
-  // 16 accumulators of 16 floats: acc l at accs(...) + 16 * l.
-  auto accs = [&](int64_t g, int64_t sl, int a) { return acc_mem.data() + ((g * ns + sl) * kSets + a) * 256; };
+  thread_local std::vector<float> acc_mem, vbuf;
+  acc_mem.resize(static_cast<size_t>(G * kSets * 16 * W));  // written by the first chunk
+  vbuf.resize(static_cast<size_t>(kChunk * W));
+  auto accs = [&](int64_t g, int a) { return acc_mem.data() + (g * kSets + a) * 16 * W; };
   for (int64_t cb = b0; cb < b1; cb += kChunkBlocks) {
     const int64_t ce = std::min(b1, cb + kChunkBlocks);
+    for (int64_t j = cb * 16; j < ce * 16; ++j) {
+      float* dst = vbuf.data() + (j - cb * 16) * W;
+      if (j < u.lo || j > u.hi) {
+        for (int64_t sl = 0; sl < kGroupSlices; ++sl) _mm512_storeu_ps(dst + 16 * sl, _mm512_setzero_ps());
+        continue;
+      }
+      const uint16_t* src = p.v_cache_f16 + (j % p.cache_rows) * p.ld_kv + u.kvh * job.d + i0;
+      for (int64_t sl = 0; sl < kGroupSlices; ++sl) _mm512_storeu_ps(dst + 16 * sl, LoadF16(src + 16 * sl));
+    }
     for (int64_t g = 0; g < G; ++g) {
-      const float* pr = job.s + u.off + g * u.n;
-      for (int64_t sl = 0; sl < ns; ++sl) {
-        for (int a = 0; a < kSets; ++a) {
-          float* m = accs(g, sl, a);
-          __m512 acc[16];
+      const float* pr = job.s + u.off + g * u.n - u.c0;  // pr[cell]
+      for (int a = 0; a < kSets; ++a) {
+        int64_t bfirst = cb;
+        if constexpr (kSets > 1) bfirst += ((a - cb) % 4 + 4) % 4;
+        for (int q = 0; q < 16 / kLanes; ++q) {  // lanes kLanes * q ..
+          float* m = accs(g, a) + kLanes * q * W;
+          __m512 acc[kLanes][kGroupSlices];
 #pragma GCC unroll 16
-          for (int l = 0; l < 16; ++l) acc[l] = _mm512_loadu_ps(m + 16 * l);
-          int64_t b = cb;
-          if constexpr (kSets > 1) b += ((a - cb) % 4 + 4) % 4;
-          for (; b < ce; b += kSets) PVBlock(job, u, pr, b, i0 + 16 * sl, acc);
+          for (int li = 0; li < kLanes; ++li)
+            for (int sl = 0; sl < kGroupSlices; ++sl)
+              acc[li][sl] = cb == b0 ? _mm512_setzero_ps() : _mm512_loadu_ps(m + li * W + 16 * sl);
+          for (int64_t b = bfirst; b < ce; b += kSets) {
+            const float* v = vbuf.data() + ((b - cb) * 16 + kLanes * q) * W;
+            const float* pb = pr + b * 16 + kLanes * q;
 #pragma GCC unroll 16
-          for (int l = 0; l < 16; ++l) _mm512_storeu_ps(m + 16 * l, acc[l]);
+            for (int li = 0; li < kLanes; ++li) {
+              const __m512 bc = _mm512_set1_ps(pb[li]);
+              for (int sl = 0; sl < kGroupSlices; ++sl) {
+                acc[li][sl] = _mm512_fmadd_ps(_mm512_loadu_ps(v + li * W + 16 * sl), bc, acc[li][sl]);
+              }
+            }
+          }
+#pragma GCC unroll 16
+          for (int li = 0; li < kLanes; ++li)
+            for (int sl = 0; sl < kGroupSlices; ++sl) _mm512_storeu_ps(m + li * W + 16 * sl, acc[li][sl]);
         }
       }
     }
   }
   for (int64_t g = 0; g < G; ++g) {
-    for (int64_t sl = 0; sl < ns; ++sl) {
+    for (int64_t sl = 0; sl < kGroupSlices; ++sl) {
       __m512 lanes[16];
       for (int l = 0; l < 16; ++l) {
-        const __m512 a0 = _mm512_loadu_ps(accs(g, sl, 0) + 16 * l);
+        const __m512 a0 = _mm512_loadu_ps(accs(g, 0) + l * W + 16 * sl);
         lanes[l] = a0;
         if constexpr (kSets > 1) {
-          const __m512 a1 = _mm512_loadu_ps(accs(g, sl, 1 % kSets) + 16 * l);
-          const __m512 a2 = _mm512_loadu_ps(accs(g, sl, 2 % kSets) + 16 * l);
-          const __m512 a3 = _mm512_loadu_ps(accs(g, sl, 3 % kSets) + 16 * l);
+          const __m512 a1 = _mm512_loadu_ps(accs(g, 1 % kSets) + l * W + 16 * sl);
+          const __m512 a2 = _mm512_loadu_ps(accs(g, 2 % kSets) + l * W + 16 * sl);
+          const __m512 a3 = _mm512_loadu_ps(accs(g, 3 % kSets) + l * W + 16 * sl);
           lanes[l] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
         }
       }
@@ -443,12 +438,11 @@ void RunRound(Job& job, float* out, int64_t ldo, bool fast) {
     for (int64_t task = a; task < b; ++task) {
       const Unit& u = job.units[task / n_groups];
       const int64_t s0 = (task % n_groups) * kGroupSlices;
-      const int64_t ns = std::min(kGroupSlices, n_slices - s0);
       float* o = out + u.t * ldo + u.kvh * G * d;
       if (job.kqv == Order::kTinyBlas) {
-        FastPV<Order::kTinyBlas>(job, u, s0 * kSlice, ns, o);
+        FastPV<Order::kTinyBlas>(job, u, s0 * kSlice, o);
       } else {
-        FastPV<Order::kVecDot>(job, u, s0 * kSlice, ns, o);
+        FastPV<Order::kVecDot>(job, u, s0 * kSlice, o);
       }
     }
   });
