@@ -28,9 +28,10 @@
 #include "quant/float16.h"
 #include "runtime/check.h"
 
-// GCC 12 reports the _mm512_undefined_* inside the cast / convert intrinsics
-// as "maybe uninitialized" once inlined; the value is never read.
+// GCC 12 reports the _mm512_undefined_* inside the cast / convert / shuffle
+// intrinsics as (maybe) uninitialized once inlined; the value is never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace sov::kernels {
 namespace internal {
@@ -210,32 +211,85 @@ SOV_AVX512 inline __m512 Exp16(__m512 x) {
 
 // Scores of heads g0 .. g0 + kH - 1 of unit u over visible cells [j0, j1);
 // d % 64 == 0. vec_dot: accumulator a takes chunks i / 16 = a (mod 4).
+// _mm512_reduce_add_ps of 16 vectors at once: each add below is, lane for
+// lane, one of the adds of that tree for one vector (high 256 + low 256, then
+// the 128-bit quarters, then lanes 2,3 onto 0,1, then lane 1 onto 0), so lane
+// kReduceLane[k] of the result is bitwise _mm512_reduce_add_ps(v[k]).
+SOV_AVX512 inline __m512 Reduce16x16(const __m512 v[16]) {
+  __m512 s1[8], s2[4], s3[2];
+  for (int p = 0; p < 8; ++p) {  // [h8 of v[2p] | h8 of v[2p+1]]
+    s1[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  }
+  for (int p = 0; p < 4; ++p) {  // one vector's h4 per 128-bit quarter
+    s2[p] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * p], s1[2 * p + 1], 0x88),
+                          _mm512_shuffle_f32x4(s1[2 * p], s1[2 * p + 1], 0xDD));
+  }
+  for (int p = 0; p < 2; ++p) {  // per quarter: (x0 + x2, x1 + x3) of two vectors
+    s3[p] = _mm512_add_ps(_mm512_shuffle_ps(s2[2 * p], s2[2 * p + 1], 0x44),
+                          _mm512_shuffle_ps(s2[2 * p], s2[2 * p + 1], 0xEE));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], 0x88), _mm512_shuffle_ps(s3[0], s3[1], 0xDD));
+}
+
+// Which result lane of Reduce16x16 holds vector k's sum (found once by
+// reducing vectors whose sums are their indices).
+struct ReduceLanes {
+  int lane[16];
+};
+SOV_AVX512 ReduceLanes ProbeReduceLanes() {
+  __m512 v[16];
+  for (int k = 0; k < 16; ++k) v[k] = _mm512_mask_mov_ps(_mm512_setzero_ps(), 1, _mm512_set1_ps(float(k)));
+  alignas(64) float r[16];
+  _mm512_store_ps(r, Reduce16x16(v));
+  ReduceLanes out{};
+  for (int l = 0; l < 16; ++l) out.lane[static_cast<int>(r[l])] = l;
+  return out;
+}
+
+// Scores of heads g0 .. g0 + kH - 1 of unit u over visible cells [j0, j1);
+// d % 64 == 0. vec_dot: accumulator a takes chunks i / 16 = a (mod 4).
+// Sixteen cells at a time, reduced together (Reduce16x16).
 template <Order kOrder, int kH>
 SOV_AVX512 void FastScoresHeads(const Job& job, const Unit& u, int64_t g0, int64_t j0, int64_t j1) {
+  static const ReduceLanes lanes = ProbeReduceLanes();
   const int64_t d = job.d;
   const int64_t ui = &u - job.units.data();
   const float* q0 = job.q16.data() + (ui * job.G + g0) * d;
   float* s0 = job.s + u.off + g0 * u.n - u.c0;
-  for (int64_t j = j0; j < j1; ++j) {
-    const uint16_t* k = job.KRow(j, u.kvh);
-    __m512 acc[kH][4];
-    for (int h = 0; h < kH; ++h)
-      for (int a = 0; a < 4; ++a) acc[h][a] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < d; i += 64) {
-      for (int a = 0; a < 4; ++a) {
-        const __m512 kv = LoadF16(k + i + 16 * a);
-        const int slot = kOrder == Order::kVecDot ? a : 0;
-        for (int h = 0; h < kH; ++h) {
-          acc[h][slot] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(q0 + h * d + i + 16 * a), acc[h][slot]);
+  __m512 sums[kH][16];
+  for (int64_t jg = j0; jg < j1; jg += 16) {
+    const int64_t n = std::min<int64_t>(16, j1 - jg);
+    for (int64_t kk = 0; kk < 16; ++kk) {
+      if (kk >= n) {
+        for (int h = 0; h < kH; ++h) sums[h][kk] = _mm512_setzero_ps();
+        continue;
+      }
+      const uint16_t* k = job.KRow(jg + kk, u.kvh);
+      __m512 acc[kH][4];
+      for (int h = 0; h < kH; ++h)
+        for (int a = 0; a < 4; ++a) acc[h][a] = _mm512_setzero_ps();
+      for (int64_t i = 0; i < d; i += 64) {
+        for (int a = 0; a < 4; ++a) {
+          const __m512 kv = LoadF16(k + i + 16 * a);
+          const int slot = kOrder == Order::kVecDot ? a : 0;
+          for (int h = 0; h < kH; ++h) {
+            acc[h][slot] = _mm512_fmadd_ps(kv, _mm512_loadu_ps(q0 + h * d + i + 16 * a), acc[h][slot]);
+          }
         }
+      }
+      for (int h = 0; h < kH; ++h) {
+        __m512 v = acc[h][0];
+        if constexpr (kOrder == Order::kVecDot) {
+          v = _mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][2]), _mm512_add_ps(acc[h][1], acc[h][3]));
+        }
+        sums[h][kk] = v;
       }
     }
     for (int h = 0; h < kH; ++h) {
-      __m512 v = acc[h][0];
-      if constexpr (kOrder == Order::kVecDot) {
-        v = _mm512_add_ps(_mm512_add_ps(acc[h][0], acc[h][2]), _mm512_add_ps(acc[h][1], acc[h][3]));
-      }
-      s0[h * u.n + j] = _mm512_reduce_add_ps(v);
+      alignas(64) float r[16];
+      _mm512_store_ps(r, Reduce16x16(sums[h]));
+      for (int64_t kk = 0; kk < n; ++kk) s0[h * u.n + jg + kk] = r[lanes.lane[kk]];
     }
   }
 }
