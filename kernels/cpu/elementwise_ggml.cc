@@ -11,9 +11,10 @@
 // Rows go to tasks whole, so the split cannot change a bit.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <vector>
+#include <cstring>
 
 #include "runtime/check.h"
 
@@ -53,91 +54,131 @@ void GeluGgmlRow(const float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, i
   }
 }
 
+// ggml's sequential sum of float squares in double (elementwise_ggml.h),
+// 16 elements per step. Where the step provably has no rounding in the
+// sequential order, its exact sum is added at once (any order of exact sums
+// agrees); otherwise the 16 are added one by one. So the result is the
+// sequential sum bit for bit on every target, whichever way a step goes.
+//
+// The proof: all terms (s and the step's squares) are non-negative multiples
+// of 2^unit, where unit = min(lowest set bit of s, lowest bit a square with
+// that float exponent can have, 2^(e - 150)). If the step's result is below
+// 2^(53 + unit), every partial sum in any order is a multiple of 2^unit below
+// 2^(53 + unit), hence exact in double. A computed (rounded-to-nearest) sum
+// of non-negative terms below that power of two implies the exact one is
+// below it too, so testing the computed result is enough.
+double GgmlSumSquaresImpl(const float* HWY_RESTRICT x, int64_t dim) {
+  constexpr int64_t kStep = 64;
+  // Float lanes as many as double lanes, so each square widens in place.
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
+  double s = 0.0;
+  int64_t i = 0;
+  if (N <= kStep && kStep % N == 0) {
+    const auto zero_bits = hn::Zero(du);
+    const auto no_exponent = hn::Set(du, 255u);
+    for (; i + kStep <= dim; i += kStep) {
+      auto e_min = no_exponent, e_max = zero_bits;
+      auto acc = hn::Zero(dd);
+      for (int64_t c = 0; c < kStep; c += N) {
+        const auto v = hn::LoadU(df, x + i + c);
+        const auto q = hn::Mul(v, v);
+        const auto bits = hn::BitCast(du, q);
+        // With the sign bit: a negative NaN reads >= 256.
+        const auto e = hn::ShiftRight<23>(bits);
+        e_max = hn::Max(e_max, e);
+        e_min = hn::Min(e_min, hn::IfThenElse(hn::Eq(bits, zero_bits), no_exponent, e));
+        acc = hn::Add(acc, hn::PromoteTo(dd, q));
+      }
+      const uint32_t emax = hn::GetLane(hn::MaxOfLanes(du, e_max));
+      const uint32_t emin = hn::GetLane(hn::MinOfLanes(du, e_min));
+      const double end = s + hn::GetLane(hn::SumOfLanes(dd, acc));
+      int unit = static_cast<int>(emin) - 150;
+      uint64_t sb, eb;
+      std::memcpy(&sb, &s, sizeof(sb));
+      std::memcpy(&eb, &end, sizeof(eb));
+      if (s != 0.0) {
+        const uint64_t mant = (sb & ((uint64_t{1} << 52) - 1)) | (uint64_t{1} << 52);
+        const int s_lsb = static_cast<int>(sb >> 52) - 1075 + std::countr_zero(mant);
+        unit = std::min(unit, s_lsb);
+      }
+      if (emax < 255 && (end == 0.0 || static_cast<int>(eb >> 52) - 1023 < 53 + unit)) {
+        s = end;
+        continue;
+      }
+      for (int64_t c = 0; c < kStep; ++c) {
+        s += static_cast<double>(internal::Materialize(x[i + c] * x[i + c]));
+      }
+    }
+  }
+  for (; i < dim; ++i) s += static_cast<double>(internal::Materialize(x[i] * x[i]));
+  return s;
+}
+
+// y = (x * scale) * w (w may be null): products only, nothing to contract.
+// y may equal x.
+void ScaleRowImpl(const float* x, int64_t dim, float scale, const float* w, float* y) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vs = hn::Set(df, scale);
+  int64_t i = 0;
+  for (; i + N <= dim; i += N) {
+    auto v = hn::Mul(hn::LoadU(df, x + i), vs);
+    if (w != nullptr) v = hn::Mul(v, hn::LoadU(df, w + i));
+    hn::StoreU(v, df, y + i);
+  }
+  for (; i < dim; ++i) y[i] = w != nullptr ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
+// x += float((d * scale) * w) (w may be null), the product rounded before the
+// add. GCC fuses a vector multiply and add into an FMA like scalar ones, so
+// on x86 the product passes through an empty asm that it cannot see into;
+// elsewhere the scalar loop with Materialize does it all.
+void AddScaledRowImpl(const float* HWY_RESTRICT d, int64_t dim, float scale,
+                      const float* HWY_RESTRICT w, float* HWY_RESTRICT x) {
+  int64_t i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vs = hn::Set(df, scale);
+  for (; i + N <= dim; i += N) {
+    auto v = hn::Mul(hn::LoadU(df, d + i), vs);
+    if (w != nullptr) v = hn::Mul(v, hn::LoadU(df, w + i));
+    asm("" : "+v"(v.raw));
+    hn::StoreU(hn::Add(v, hn::LoadU(df, x + i)), df, x + i);
+  }
+#endif
+  for (; i < dim; ++i) {
+    float v = d[i] * scale;
+    if (w != nullptr) v = v * w[i];
+    x[i] = internal::Materialize(v) + x[i];
+  }
+}
+
 }  // namespace sov::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace sov::kernels {
 HWY_EXPORT(GeluGgmlRow);
+HWY_EXPORT(GgmlSumSquaresImpl);
+HWY_EXPORT(ScaleRowImpl);
+HWY_EXPORT(AddScaledRowImpl);
 
 namespace {
 
-// Rows per task (each task sums its rows side by side), ~8K elements.
+// Rows per task, ~32K elements (as kernels::RMSNorm).
 int64_t NormGrain(int64_t dim) {
-  const int64_t rows = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, dim));
-  return (rows + 7) / 8 * 8;
+  return std::max<int64_t>(1, (int64_t{32} << 10) / std::max<int64_t>(1, dim));
 }
 
-// Sums of squares of R rows side by side. Per column tile the float squares
-// are widened into `sq` first (products and conversions only, which the
-// compiler may vectorise: no add to fuse them with, and a float product
-// converted to double is not contractible), then each row's chain adds its
-// tile entries in column order.
-template <int R>
-void SumSquaresFixed(const float* x, int64_t ld, int64_t dim, double* sums) {
-  constexpr int64_t kTile = 16;
-  double sum[R] = {};
-  double sq[R][kTile];
-  for (int64_t i0 = 0; i0 < dim; i0 += kTile) {
-    const int64_t len = std::min(kTile, dim - i0);
-    for (int r = 0; r < R; ++r) {
-      const float* row = x + r * ld + i0;
-      for (int64_t c = 0; c < len; ++c) sq[r][c] = static_cast<double>(row[c] * row[c]);
-    }
-    for (int64_t c = 0; c < len; ++c) {
-      for (int r = 0; r < R; ++r) sum[r] += sq[r][c];
-    }
-  }
-  for (int r = 0; r < R; ++r) sums[r] = sum[r];
-}
-
-// scales[r] = ggml's 1 / sqrt(mean + eps) (see the header) of row r < n.
-void RmsScales(const float* x, int64_t ld, int64_t n, int64_t dim, float eps, float* scales) {
-  constexpr int kGroup = 8;
-  double sums[kGroup];
-  for (int64_t r0 = 0; r0 < n; r0 += kGroup) {
-    const float* rows = x + r0 * ld;
-    const int m = static_cast<int>(std::min<int64_t>(kGroup, n - r0));
-    switch (m) {
-      case 8:
-        SumSquaresFixed<8>(rows, ld, dim, sums);
-        break;
-      case 7:
-        SumSquaresFixed<7>(rows, ld, dim, sums);
-        break;
-      case 6:
-        SumSquaresFixed<6>(rows, ld, dim, sums);
-        break;
-      case 5:
-        SumSquaresFixed<5>(rows, ld, dim, sums);
-        break;
-      case 4:
-        SumSquaresFixed<4>(rows, ld, dim, sums);
-        break;
-      case 3:
-        SumSquaresFixed<3>(rows, ld, dim, sums);
-        break;
-      case 2:
-        SumSquaresFixed<2>(rows, ld, dim, sums);
-        break;
-      default:
-        SumSquaresFixed<1>(rows, ld, dim, sums);
-        break;
-    }
-    for (int r = 0; r < m; ++r) {
-      const float mean = static_cast<float>(sums[r] / static_cast<double>(dim));
-      scales[r0 + r] = 1.0f / std::sqrt(mean + eps);
-    }
-  }
-}
-
-// y = (x * scale) * w: products only, nothing to contract, free to vectorise.
-void ScaleRow(const float* x, int64_t dim, float scale, const float* w, float* y) {
-  if (w != nullptr) {
-    for (int64_t i = 0; i < dim; ++i) y[i] = (x[i] * scale) * w[i];
-  } else {
-    for (int64_t i = 0; i < dim; ++i) y[i] = x[i] * scale;
-  }
+// ggml's 1 / sqrt(mean + eps) of one row (see the header).
+float RmsScale(const float* x, int64_t dim, float eps) {
+  const double sum = internal::GgmlSumSquares(x, dim);
+  const float mean = static_cast<float>(sum / static_cast<double>(dim));
+  return 1.0f / std::sqrt(mean + eps);
 }
 
 void CheckNorm(const char* op, int64_t n_rows, int64_t dim, int64_t ldx, int64_t ldy) {
@@ -171,9 +212,10 @@ void RMSNormGgml(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const
                  float eps, float* y, int64_t ldy) {
   CheckNorm("RMSNormGgml", n_rows, dim, ldx, ldy);
   ParallelFor(n_rows, NormGrain(dim), [&](int64_t b, int64_t e) {
-    std::vector<float> scales(static_cast<size_t>(e - b));
-    RmsScales(x + b * ldx, ldx, e - b, dim, eps, scales.data());
-    for (int64_t r = b; r < e; ++r) ScaleRow(x + r * ldx, dim, scales[r - b], weight, y + r * ldy);
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = x + r * ldx;
+      HWY_DYNAMIC_DISPATCH(ScaleRowImpl)(xr, dim, RmsScale(xr, dim, eps), weight, y + r * ldy);
+    }
   });
 }
 
@@ -183,25 +225,23 @@ void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const fl
   CheckNorm("AddRMSNormGgml", n_rows, dim, ldx, y != nullptr ? ldy : dim);
   SOV_CHECK(ldd >= dim) << "AddRMSNormGgml: ldd " << ldd << " < dim " << dim;
   ParallelFor(n_rows, NormGrain(dim), [&](int64_t b, int64_t e) {
-    std::vector<float> scales(static_cast<size_t>(e - b));
-    RmsScales(delta + b * ldd, ldd, e - b, dim, eps, scales.data());
     for (int64_t r = b; r < e; ++r) {
       float* xr = x + r * ldx;
       const float* dr = delta + r * ldd;
-      const float s = scales[r - b];
-      for (int64_t i = 0; i < dim; ++i) {
-        float v = dr[i] * s;
-        if (w_post != nullptr) v = v * w_post[i];
-        xr[i] = internal::Materialize(v) + xr[i];
+      HWY_DYNAMIC_DISPATCH(AddScaledRowImpl)(dr, dim, RmsScale(dr, dim, eps), w_post, xr);
+      if (y != nullptr) {
+        HWY_DYNAMIC_DISPATCH(ScaleRowImpl)(xr, dim, RmsScale(xr, dim, eps), w_next, y + r * ldy);
       }
     }
-    if (y == nullptr) return;
-    RmsScales(x + b * ldx, ldx, e - b, dim, eps, scales.data());
-    for (int64_t r = b; r < e; ++r) ScaleRow(x + r * ldx, dim, scales[r - b], w_next, y + r * ldy);
   });
 }
 
 namespace internal {
+
+double GgmlSumSquares(const float* x, int64_t dim) {
+  return HWY_DYNAMIC_DISPATCH(GgmlSumSquaresImpl)(x, dim);
+}
+
 uint16_t GeluGgmlTableEntry(uint16_t h) { return Fp32ToFp16(GeluTable()[h]); }
 }  // namespace internal
 

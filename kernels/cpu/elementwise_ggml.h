@@ -46,6 +46,10 @@ void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ld
                      int64_t n, float* out, int64_t ldo);
 
 namespace internal {
+// ggml's sum of squares of one row: sum = 0.0; for i in order:
+// sum += double(float(x_i * x_i)). Bitwise that; faster where provably equal.
+double GgmlSumSquares(const float* x, int64_t dim);
+
 // The table entry for the fp16 bits `h` (fp16 bits), for tests.
 uint16_t GeluGgmlTableEntry(uint16_t h);
 }  // namespace internal

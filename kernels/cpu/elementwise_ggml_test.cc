@@ -58,9 +58,88 @@ void WithThreads(int threads, const F& f) {
 
 constexpr float kEps = 1e-6f;
 
-// Rows are summed up to 8 side by side: row counts that leave every
-// remainder.
-TEST(RMSNormGgml, MatchesDefinition) {
+// The sum of squares takes exact 16-element steps where it can prove them
+// equal to the sequential order: on every target, against the plain
+// sequential loop, on data made to break that proof (wide exponent ranges
+// where the double sum rounds, tiny and zero elements, subnormal squares,
+// binade crossings, Inf and NaN) and on ordinary activations.
+class SumSquaresGgmlTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(SumSquaresGgmlTest);
+
+double SequentialSumSquares(const float* x, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    volatile float sq = x[i] * x[i];
+    sum += sq;
+  }
+  return sum;
+}
+
+TEST_P(SumSquaresGgmlTest, EqualsSequentialSum) {
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  int64_t rows = 0;
+  for (int kind = 0; kind < 9; ++kind) {
+    for (int64_t dim : {1, 15, 16, 17, 37, 256, 640, 2048}) {
+      for (int rep = 0; rep < 40; ++rep, ++rows) {
+        std::vector<float> x(static_cast<size_t>(dim));
+        for (float& v : x) {
+          v = normal(rng);
+          switch (kind) {
+            case 1:  // squares over ~120 binades: the double sum rounds
+              v = std::ldexp(v, static_cast<int>(rng() % 60) - 30);
+              break;
+            case 2:  // a few tiny elements among ordinary ones
+              if (rng() % 20 == 0) v = std::ldexp(v, -12 - static_cast<int>(rng() % 20));
+              break;
+            case 3:  // zeros and subnormal squares
+              if (rng() % 3 == 0) v = 0.0f;
+              if (rng() % 5 == 0) v = std::ldexp(v, -70);
+              break;
+            case 4:  // one huge element first, then ordinary ones
+              break;
+            case 5:  // squares near the float maximum and overflowing to Inf
+              v = std::ldexp(v, 62);
+              break;
+            case 6:  // a NaN somewhere
+              if (rng() % 50 == 0) v = std::nanf("");
+              break;
+            case 7:  // power-of-two elements: sums with many trailing zeros
+              v = std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+              break;
+            case 8:  // ordinary elements; the first step gets tiny ones below
+              break;
+            default:
+              break;
+          }
+        }
+        if (kind == 4) x[0] = 1e12f;
+        // s then carries bits far below the later squares' lowest ones, so
+        // adding a later step at once would round differently.
+        if (kind == 8) {
+          for (int64_t i = 1; i < std::min<int64_t>(dim, 16); ++i) x[i] = std::ldexp(x[i], -20);
+        }
+        const double want = SequentialSumSquares(x.data(), dim);
+        const double got = internal::GgmlSumSquares(x.data(), dim);
+        if (std::isnan(want)) {
+          ASSERT_TRUE(std::isnan(got)) << "kind " << kind << " dim " << dim;
+        } else {
+          ASSERT_EQ(std::memcmp(&got, &want, sizeof(got)), 0)
+              << "kind " << kind << " dim " << dim << " rep " << rep << ": " << got << " vs "
+              << want;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(rows, 9 * 8 * 40);
+}
+
+// The norms on every target (sum of squares, scaling and residual passes
+// are dispatched).
+class NormGgmlTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(NormGgmlTest);
+
+TEST_P(NormGgmlTest, RMSNormMatchesDefinition) {
   for (int64_t dim : {640, 256, 37}) {
     for (int64_t rows : {1, 3, 5, 17, 23, 64, 256}) {
       for (bool wide : {false, true}) {
@@ -112,7 +191,7 @@ TEST(RMSNormGgml, SumsSquaresInDouble) {
   EXPECT_EQ(y[1], 0x1p-12f * scale);
 }
 
-TEST(AddRMSNormGgml, MatchesSeparateOps) {
+TEST_P(NormGgmlTest, AddRMSNormMatchesSeparateOps) {
   for (int64_t rows : {1, 3, 5, 9, 17, 64}) {
     for (bool next : {true, false}) {
       for (int threads : {1, 2}) {
@@ -146,20 +225,27 @@ TEST(AddRMSNormGgml, MatchesSeparateOps) {
 }
 
 // The weighted product is rounded to float before the residual add (ggml_mul
-// then ggml_add): on a row where that rounding is visible in the sum (the
-// unfused and fused results differ), the kernel gives the unfused one.
-TEST(AddRMSNormGgml, ProductIsNotFused) {
-  const int64_t dim = 4;
-  std::vector<float> delta = {1.0f + 0x1p-12f, -1.0f, 1.0f, -1.0f};
-  std::vector<float> w = {1.0f + 0x1p-12f, 1.0f, 1.0f, 1.0f};
-  std::vector<float> x = {-1.0f, 0.0f, 0.0f, 0.0f};
-  const float s = DefinitionScale(delta.data(), dim, 0.0f);
-  volatile float p = (delta[0] * s) * w[0];
-  const float unfused = p + x[0];
-  const float fused = std::fma(delta[0] * s, w[0], x[0]);
-  ASSERT_NE(unfused, fused);  // the row shows the difference
-  AddRMSNormGgml(x.data(), 1, dim, dim, delta.data(), dim, w.data(), nullptr, 0.0f, nullptr, dim);
-  EXPECT_EQ(x[0], unfused);
+// then ggml_add), in the vector body and the tail: on rows where a fused
+// multiply-add would give other floats, the kernel gives the unfused ones.
+TEST_P(NormGgmlTest, AddRMSNormProductIsNotFused) {
+  for (int64_t dim : {640, 37}) {
+    const auto delta = Normal(static_cast<size_t>(dim), 1, 1.0f);
+    const auto w = Normal(static_cast<size_t>(dim), 2, 1.0f);
+    const auto x0 = Normal(static_cast<size_t>(dim), 3, 1.0f);
+    const float s = DefinitionScale(delta.data(), dim, 0.0f);
+    std::vector<float> unfused(static_cast<size_t>(dim));
+    int64_t fused_differs = 0;
+    for (int64_t i = 0; i < dim; ++i) {
+      volatile float p = (delta[i] * s) * w[i];
+      unfused[i] = p + x0[i];
+      fused_differs += std::fma(delta[i] * s, w[i], x0[i]) != unfused[i];
+    }
+    ASSERT_GT(fused_differs, 0);  // the data can tell the two apart
+    auto x = x0;
+    AddRMSNormGgml(x.data(), 1, dim, dim, delta.data(), dim, w.data(), nullptr, 0.0f, nullptr, dim);
+    EXPECT_EQ(BitwiseDiffs(x, unfused), 0)
+        << "dim " << dim << "; a fused form differs in " << fused_differs;
+  }
 }
 
 class GeluTanhMulGgmlTest : public hwy::TestWithParamTarget {};
