@@ -9,7 +9,8 @@
 //   1. scores, tasks (unit, 256-cell chunk of its visible keys), all query
 //      heads of the unit's KV head together (one K row load for G dots);
 //   2. softmax and fp16 rounding of p, tasks (unit, query head);
-//   3. P V, tasks (unit, query head, 16-channel slice).
+//   3. P V, tasks (unit, 32-channel group; portable: unit, head, 16 channels),
+//      the V chunk widened once and shared by the unit's heads.
 // A unit is one query and one KV head; units are processed in rounds so the
 // score buffer stays bounded for long prefills.
 #include "kernels/cpu/attention_ggml.h"

@@ -27,8 +27,9 @@
 //    else ggml_vec_dot_f16.
 //
 // The two dot-product orders, over elements i of (x, y) (fp16 values
-// widened exactly to f32), with R16(a) = _mm512_reduce_add_ps's tree
-// (((a[l] + a[l+8]) + (a[l+4] + a[l+12])) pairwise down to lane 0 + lane 1):
+// widened exactly to f32), with R16(a) = _mm512_reduce_add_ps's tree as GCC
+// expands it: h8[l] = a[l] + a[l+8], h4[l] = h8[l] + h8[l+4],
+// R16 = (h4[0] + h4[2]) + (h4[1] + h4[3]):
 //  * tinyBLAS: acc[16] = 0; acc[i % 16] = fma(x_i, y_i, acc[i % 16]) in
 //    order of i; result R16(acc). Requires n % 16 == 0.
 //  * vec_dot_f16: acc[4][16] = 0; for i < n & ~63:
