@@ -60,7 +60,8 @@ void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* 
 // type (the "ggml" numerics, runtime/numerics.h): y is bitwise what
 // libggml-cpu's ggml_mul_mat gives for the same weight bytes and activations,
 // for the number of rows T of this call. Reproduced so far: Q8_0 and Q5_0
-// (llamafile's tinyBLAS / vec_dot, kernels/cpu/ggml_q0.h). Other types take
+// (llamafile's tinyBLAS / vec_dot, kernels/cpu/ggml_q0.h), Q6_K (vec_dot below
+// 8 rows, the tiled kernel from 8, kernels/cpu/ggml_q6k.h). Other types take
 // MatMul.
 void MatMulGgml(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                 int64_t ldy);

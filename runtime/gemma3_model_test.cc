@@ -119,18 +119,20 @@ TEST_F(Gemma3ModelTest, MultiTurnChatUsesTheCache) {
   EXPECT_THAT(b, HasSubstr("Alice")) << "first reply: " << a;
 }
 
-// Decode steps reproduce the rows of a full prefill on the real (quantized)
-// weights, across prefill chunks of 7 rows.
-class Gemma3NumericsTest : public Gemma3ModelTest,
-                           public ::testing::WithParamInterface<Numerics> {};
-
-TEST_P(Gemma3NumericsTest, DecodeMatchesPrefill) {
+// Under the reference numerics, decode steps reproduce the rows of a full
+// prefill on the real (quantized) weights, across prefill chunks of 7 rows.
+// The llama.cpp numerics deliberately lack this property, as llama.cpp does:
+// several of its kernels take another float order for one row than for a
+// batch (vec_dot vs tinyBLAS for the fp16 attention products, gemv vs gemm
+// for repacked Q4_K, vec_dot vs the tiled kernel for Q6_K), and reproducing
+// llama.cpp means reproducing that too; they get the fp16 cache instead.
+TEST_F(Gemma3ModelTest, DecodeMatchesPrefillUnderReferenceNumerics) {
   absl::StatusOr<graph::Graph> g = model_->build_graph(/*last_row_only=*/false);
   ASSERT_TRUE(g.ok()) << g.status();
   absl::StatusOr<std::unique_ptr<Executor>> ex = Executor::Create(
-      *g, *model_->weights, {.prefill_rows = 7, .context = 64, .numerics = GetParam()});
+      *g, *model_->weights, {.prefill_rows = 7, .context = 64, .numerics = Numerics::kReference});
   ASSERT_TRUE(ex.ok()) << ex.status();
-  EXPECT_EQ((*ex)->kv_cache().dtype(), GetParam() == Numerics::kGgml ? DType::kF16 : DType::kF32);
+  EXPECT_EQ((*ex)->kv_cache().dtype(), DType::kF32);
   absl::StatusOr<std::vector<TokenId>> ids = model_->tokenizer->Encode(
       "Sovereign runs Gemma models from GGUF files, one token at a time.");
   ASSERT_TRUE(ids.ok());
@@ -142,14 +144,10 @@ TEST_P(Gemma3NumericsTest, DecodeMatchesPrefill) {
   for (size_t t = 0; t < ids->size(); ++t) {
     absl::StatusOr<Logits> one = (*ex)->Decode((*ids)[t]);
     ASSERT_TRUE(one.ok()) << one.status();
-    int64_t am_one = 0, am_all = 0;
     for (int64_t v = 0; v < all->cols; ++v) {
       worst = std::max(worst, std::fabs(double(one->row(0)[v]) - all->row(t)[v]));
       scale = std::max(scale, std::fabs(double(all->row(t)[v])));
-      if (one->row(0)[v] > one->row(0)[am_one]) am_one = v;
-      if (all->row(t)[v] > all->row(t)[am_all]) am_all = v;
     }
-    EXPECT_EQ(am_one, am_all) << "position " << t;
   }
   std::printf("  decode vs prefill: max |diff| %.3g over logits up to %.3g\n", worst, scale);
   // kernels/api.h: a batched MatMul row is bitwise equal to the T = 1 call and
@@ -157,11 +155,14 @@ TEST_P(Gemma3NumericsTest, DecodeMatchesPrefill) {
   EXPECT_EQ(worst, 0.0) << "max |logit| " << scale;
 }
 
-INSTANTIATE_TEST_SUITE_P(BothNumerics, Gemma3NumericsTest,
-                         ::testing::Values(Numerics::kReference, Numerics::kGgml),
-                         [](const ::testing::TestParamInfo<Numerics>& i) {
-                           return i.param == Numerics::kGgml ? "LlamaCpp" : "Reference";
-                         });
+TEST_F(Gemma3ModelTest, LlamaCppNumericsUseAnFp16Cache) {
+  absl::StatusOr<graph::Graph> g = model_->build_graph(/*last_row_only=*/true);
+  ASSERT_TRUE(g.ok()) << g.status();
+  absl::StatusOr<std::unique_ptr<Executor>> ex = Executor::Create(
+      *g, *model_->weights, {.prefill_rows = 8, .context = 64, .numerics = Numerics::kGgml});
+  ASSERT_TRUE(ex.ok()) << ex.status();
+  EXPECT_EQ((*ex)->kv_cache().dtype(), DType::kF16);
+}
 
 }  // namespace
 }  // namespace sov

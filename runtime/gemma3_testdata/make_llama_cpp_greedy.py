@@ -5,12 +5,16 @@ Gemma 3 270M Q4_K_M GGUF, for runtime/gemma3_model_test.cc.
 Usage (in a venv with llama-cpp-python installed; not part of `make test`):
   python make_llama_cpp_greedy.py MODEL.gguf OUT.json
 
-Greedy = argmax of the logits at every step (no sampler, no penalties), one
-token per llama_decode after the prompt's batch, so the continuation is what
-`llama-cli --temp 0` prints. The prompt ids are llama.cpp's own tokenization
+Greedy = argmax of the last row's logits at every step (no sampler, no
+penalties), the prompt in one llama_decode (n_batch = n_ubatch = 512), then one
+token per llama_decode, with only the last row's logits requested (llama-cpp-
+python's default logits_all=False, as llama-cli): the continuation is what
+`llama-cli --temp 0` prints. (With every row's logits requested llama.cpp runs
+its last layer on all prompt rows, whose kernels round differently.) The prompt ids are llama.cpp's own tokenization
 (BOS added, control tokens parsed), recorded so the test can check Sovereign's
 tokenizer on the way.
 """
+import ctypes
 import json
 import platform
 import sys
@@ -25,14 +29,18 @@ PROMPTS = [
     "Once upon a time, in a small village near the mountains, there lived a young girl who",
     "def fibonacci(n):\n",
     "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n",
+    "Bonjour, je m'appelle",
+    "1, 1, 2, 3, 5, 8,",
+    "The three primary colors are",
 ]
-N_NEW = 32
+N_NEW = 48
 
 
 def main():
     model_path, out_path = sys.argv[1], sys.argv[2]
-    m = Llama(model_path=model_path, n_ctx=512, n_batch=512, n_threads=2, logits_all=True,
-              verbose=False)
+    m = Llama(model_path=model_path, n_ctx=512, n_batch=512, n_ubatch=512, n_threads=2,
+              n_threads_batch=2, logits_all=False, verbose=False)
+    n_vocab = m.n_vocab()
     cases = []
     for p in PROMPTS:
         ids = m.tokenize(p.encode(), add_bos=True, special=True)
@@ -40,7 +48,9 @@ def main():
         m.eval(ids)
         out = []
         for _ in range(N_NEW):
-            t = int(np.argmax(m.scores[m.n_tokens - 1]))
+            ptr = llama_cpp.llama_get_logits_ith(m._ctx.ctx, -1)
+            row = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+            t = int(np.argmax(row))
             out.append(t)
             m.eval([t])
         cases.append({"prompt": p, "prompt_ids": ids, "greedy_ids": out,
