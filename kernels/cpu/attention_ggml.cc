@@ -261,7 +261,29 @@ SOV_AVX512 void FastScoresHeads(const Job& job, const Unit& u, int64_t g0, int64
   __m512 sums[kH][16];
   for (int64_t jg = j0; jg < j1; jg += 16) {
     const int64_t n = std::min<int64_t>(16, j1 - jg);
-    for (int64_t kk = 0; kk < 16; ++kk) {
+    int64_t kk = 0;
+    if constexpr (kOrder == Order::kTinyBlas) {
+      // One accumulator per dot: four cells at once for 4 * kH independent
+      // FMA chains, each q load shared by four cells.
+      for (; kk + 4 <= n; kk += 4) {
+        const uint16_t* k[4];
+        for (int c = 0; c < 4; ++c) k[c] = job.KRow(jg + kk + c, u.kvh);
+        __m512 acc[4][kH];
+        for (int c = 0; c < 4; ++c)
+          for (int h = 0; h < kH; ++h) acc[c][h] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < d; i += 16) {
+          __m512 kv[4];
+          for (int c = 0; c < 4; ++c) kv[c] = LoadF16(k[c] + i);
+          for (int h = 0; h < kH; ++h) {
+            const __m512 qv = _mm512_loadu_ps(q0 + h * d + i);
+            for (int c = 0; c < 4; ++c) acc[c][h] = _mm512_fmadd_ps(kv[c], qv, acc[c][h]);
+          }
+        }
+        for (int c = 0; c < 4; ++c)
+          for (int h = 0; h < kH; ++h) sums[h][kk + c] = acc[c][h];
+      }
+    }
+    for (; kk < 16; ++kk) {
       if (kk >= n) {
         for (int h = 0; h < kH; ++h) sums[h][kk] = _mm512_setzero_ps();
         continue;
