@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/qmatmul.h"
@@ -133,10 +135,11 @@ struct Unpacked {
   float d0;
 };
 
-SOV_VNNI512 inline void Unpack(const BlockQ6_K& x, Unpacked* u) {
+// The codes of one superblock as eight 32-element groups in element order
+// (Codes() above, with ggml's vector steps).
+SOV_VNNI512 inline void CodeGroups(const BlockQ6_K& x, __m256i g[8]) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m3 = _mm256_set1_epi8(0x03);
-  __m256i g[8];  // 32-element groups in element order
   for (int h = 0; h < 2; ++h) {
     const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.ql + 64 * h));
     const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.ql + 64 * h + 32));
@@ -153,6 +156,11 @@ SOV_VNNI512 inline void Unpack(const BlockQ6_K& x, Unpacked* u) {
         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
   }
+}
+
+SOV_VNNI512 inline void Unpack(const BlockQ6_K& x, Unpacked* u) {
+  __m256i g[8];
+  CodeGroups(x, g);
   for (int k = 0; k < 4; ++k)
     u->codes[k] = _mm512_inserti64x4(_mm512_castsi256_si512(g[2 * k]), g[2 * k + 1], 1);
   u->sc16_all = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
@@ -206,9 +214,6 @@ struct Act {
 };
 
 constexpr int kVecDotMaxTokens = static_cast<int>(kGgmlTiledMinTokens) - 1;
-// Tokens per pass of the tiled kernel: each superblock is unpacked once per
-// pass, and a pass's accumulators and activation blocks stay in L1.
-constexpr int kTiledTokenChunk = 16;
 
 // kR weight rows from n against tokens [t0, t0 + nt) in the vec_dot order.
 template <int kR>
@@ -237,48 +242,149 @@ SOV_VNNI512 void VecDotTile(const WeightView& w, int64_t n, const Act& act, int6
     for (int t = 0; t < nt; ++t) y[(t0 + t) * ldy + n + r] = Hsum8(acc[r][t]);
 }
 
-// kR weight rows from n against tokens [t0, t0 + nt) in the tiled order.
-template <int kR>
-SOV_VNNI512 void TiledTile(const WeightView& w, int64_t n, const Act& act, int64_t t0, int nt,
-                           int64_t nb, float* y, int64_t ldy) {
-  const BlockQ6_K* x[kR];
-  for (int r = 0; r < kR; ++r) x[r] = reinterpret_cast<const BlockQ6_K*>(w.row(n + r));
-  const BlockQ8_K* a[kTiledTokenChunk];
-  for (int t = 0; t < nt; ++t) a[t] = act.row(t0 + t);
-  float acc[kR][kTiledTokenChunk] = {};
-  for (int64_t b = 0; b < nb; ++b) {
-    Unpacked u[kR];
-    for (int r = 0; r < kR; ++r) Unpack(x[r][b], &u[r]);
-    for (int t = 0; t < nt; ++t) {
-      const BlockQ8_K& ab = a[t][b];
-      for (int r = 0; r < kR; ++r) {
-        const int32_t s = HsumInt(Lanes(u[r], ab));
-        const float p = Materialize(static_cast<float>(s) * u[r].d0);
-        acc[r][t] = std::fma(p, ab.d, acc[r][t]);
-      }
-    }
-  }
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < nt; ++t) y[(t0 + t) * ldy + n + r] = acc[r][t];
+// Rows [n0, n1), all T < 8 tokens, in the vec_dot order.
+void VecDotFast(const WeightView& w, const Act& act, int64_t T, int64_t nb, int64_t n0, int64_t n1,
+                float* y, int64_t ldy) {
+  constexpr int kRows = 2;
+  const int nt = static_cast<int>(T);
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) VecDotTile<kRows>(w, n, act, 0, nt, nb, y, ldy);
+  for (; n < n1; ++n) VecDotTile<1>(w, n, act, 0, nt, nb, y, ldy);
 }
 
-// Rows [n0, n1), all tokens.
-void RowsFast(const WeightView& w, const Act& act, int64_t T, int64_t nb, int64_t n0, int64_t n1,
-              float* y, int64_t ldy) {
-  constexpr int kRows = 2;
-  if (T < kGgmlTiledMinTokens) {
-    const int nt = static_cast<int>(T);
-    int64_t n = n0;
-    for (; n + kRows <= n1; n += kRows) VecDotTile<kRows>(w, n, act, 0, nt, nb, y, ldy);
-    for (; n < n1; ++n) VecDotTile<1>(w, n, act, 0, nt, nb, y, ldy);
-    return;
+// ---- many tokens: the tiled order on token panels ---------------------------------
+//
+// As in ggml's VNNI microtile, a zmm holds 16 tokens: lane j of panel vector
+// kg is token j's 4 activation bytes of elements 4kg..4kg+3 of a superblock,
+// a weight row's 4 codes of the same elements are broadcast, and vpdpbusd
+// (unsigned codes x signed activations, exact) sums them. A sub-block's lanes
+// start at -32 * bsum (the -32 offset, exact), are scaled by vpmulld and
+// summed over the 16 sub-blocks: S exactly, for 16 outputs at once; then
+// p = float(S) * d0 (vmulps) and acc = fma(p, d1, acc) lane by lane.
+
+constexpr int kPanelTokens = 16;
+constexpr int kPanelRows = 8;
+// Per 16-token group and superblock: 64 code vectors, 16 start vectors
+// (-32 * bsum of each sub-block), the 16 tokens' d1.
+constexpr int kActVecs = 64 + 16 + 1;
+// Token groups per pass over a task's weight rows: 8 groups of a K = 2048 row
+// are ~330 KiB of panels, which stay in L2 while every weight tile uses them.
+constexpr int64_t kGroupsPerPass = 8;
+
+struct RowBlock {
+  alignas(64) uint8_t codes[kQK_K];
+  int32_t scales[16];
+  float d0;
+};
+
+struct FreeAligned {
+  void operator()(void* p) const { std::free(p); }
+};
+
+template <class T>
+std::unique_ptr<T[], FreeAligned> AlignedArray(size_t n) {
+  const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+  T* p = static_cast<T*>(std::aligned_alloc(64, bytes));
+  SOV_CHECK(p != nullptr) << "GgmlMatMulQ6K: cannot allocate " << bytes << " bytes of panels";
+  return std::unique_ptr<T[], FreeAligned>(p);
+}
+
+// Token group g (tokens 16g..16g+15, missing ones zero) into
+// out[nb * kActVecs * 16] (int32 lanes; the d1 vector holds float bits).
+void BuildActPanel(const Act& act, int64_t T, int64_t nb, int64_t g, int32_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t* p = out + b * kActVecs * kPanelTokens;
+    for (int j = 0; j < kPanelTokens; ++j) {
+      const int64_t t = g * kPanelTokens + j;
+      if (t >= T) {
+        for (int v = 0; v < kActVecs; ++v) p[v * kPanelTokens + j] = 0;
+        continue;
+      }
+      const BlockQ8_K& a = act.row(t)[b];
+      for (int kg = 0; kg < 64; ++kg) std::memcpy(&p[kg * kPanelTokens + j], a.qs + 4 * kg, 4);
+      for (int s = 0; s < 16; ++s) p[(64 + s) * kPanelTokens + j] = -32 * a.bsums[s];
+      std::memcpy(&p[80 * kPanelTokens + j], &a.d, 4);
+    }
   }
-  for (int64_t t0 = 0; t0 < T; t0 += kTiledTokenChunk) {
-    const int nt = static_cast<int>(std::min<int64_t>(kTiledTokenChunk, T - t0));
-    int64_t n = n0;
-    for (; n + kRows <= n1; n += kRows) TiledTile<kRows>(w, n, act, t0, nt, nb, y, ldy);
-    for (; n < n1; ++n) TiledTile<1>(w, n, act, t0, nt, nb, y, ldy);
+}
+
+// Rows n .. n + nrows - 1 (the last repeated up to kPanelRows) into
+// out[b * kPanelRows + r].
+SOV_VNNI512 void UnpackRows(const WeightView& w, int64_t n, int nrows, int64_t nb, RowBlock* out) {
+  for (int r = 0; r < kPanelRows; ++r) {
+    const auto* x = reinterpret_cast<const BlockQ6_K*>(w.row(n + std::min(r, nrows - 1)));
+    for (int64_t b = 0; b < nb; ++b) {
+      RowBlock& o = out[b * kPanelRows + r];
+      __m256i g[8];
+      CodeGroups(x[b], g);
+      for (int k = 0; k < 8; ++k)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o.codes + 32 * k), g[k]);
+      for (int s = 0; s < 16; ++s) o.scales[s] = x[b].scales[s];
+      o.d0 = _cvtsh_ss(x[b].d);
+    }
   }
+}
+
+// kPanelRows rows (unpacked in wt) against one token group's panel.
+SOV_VNNI512 void PanelTile(const RowBlock* wt, const int32_t* panel, int64_t nb,
+                           float out[kPanelRows][kPanelTokens]) {
+  __m512 acc[kPanelRows];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const RowBlock* rb = wt + b * kPanelRows;
+    const auto* av = reinterpret_cast<const __m512i*>(panel + b * kActVecs * kPanelTokens);
+    __m512i sum[kPanelRows];
+    for (auto& s : sum) s = _mm512_setzero_si512();
+    for (int s = 0; s < 16; ++s) {
+      const __m512i a0 = _mm512_load_si512(av + 4 * s), a1 = _mm512_load_si512(av + 4 * s + 1);
+      const __m512i a2 = _mm512_load_si512(av + 4 * s + 2), a3 = _mm512_load_si512(av + 4 * s + 3);
+      const __m512i start = _mm512_load_si512(av + 64 + s);
+      for (int r = 0; r < kPanelRows; ++r) {
+        int32_t c4[4];
+        std::memcpy(c4, rb[r].codes + 16 * s, 16);
+        __m512i v = _mm512_dpbusd_epi32(start, _mm512_set1_epi32(c4[0]), a0);
+        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[1]), a1);
+        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[2]), a2);
+        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[3]), a3);
+        sum[r] =
+            _mm512_add_epi32(sum[r], _mm512_mullo_epi32(v, _mm512_set1_epi32(rb[r].scales[s])));
+      }
+    }
+    const __m512 d1 = _mm512_castsi512_ps(_mm512_load_si512(av + 80));
+    for (int r = 0; r < kPanelRows; ++r) {
+      const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_set1_ps(rb[r].d0));
+      acc[r] = _mm512_fmadd_ps(p, d1, acc[r]);
+    }
+  }
+  for (int r = 0; r < kPanelRows; ++r) _mm512_storeu_ps(out[r], acc[r]);
+}
+
+void TiledFast(const WeightView& w, const Act& act, int64_t T, int64_t nb, float* y, int64_t ldy) {
+  const int64_t groups = (T + kPanelTokens - 1) / kPanelTokens;
+  const size_t panel_ints = static_cast<size_t>(nb) * kActVecs * kPanelTokens;
+  auto panels = AlignedArray<int32_t>(panel_ints * groups);
+  ParallelFor(groups, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) BuildActPanel(act, T, nb, g, panels.get() + panel_ints * g);
+  });
+  const int64_t tiles = (w.rows + kPanelRows - 1) / kPanelRows;
+  ParallelFor(tiles, 1, [&](int64_t p0, int64_t p1) {
+    auto wt = AlignedArray<RowBlock>(static_cast<size_t>(nb) * kPanelRows);
+    float out[kPanelRows][kPanelTokens];
+    for (int64_t g0 = 0; g0 < groups; g0 += kGroupsPerPass) {
+      const int64_t g1 = std::min(groups, g0 + kGroupsPerPass);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n = p * kPanelRows;
+        const int nrows = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - n));
+        UnpackRows(w, n, nrows, nb, wt.get());
+        for (int64_t g = g0; g < g1; ++g) {
+          PanelTile(wt.get(), panels.get() + panel_ints * g, nb, out);
+          const int nt = static_cast<int>(std::min<int64_t>(kPanelTokens, T - g * kPanelTokens));
+          for (int r = 0; r < nrows; ++r)
+            for (int j = 0; j < nt; ++j) y[(g * kPanelTokens + j) * ldy + n + r] = out[r][j];
+        }
+      }
+    }
+  });
 }
 
 #undef SOV_VNNI512
@@ -309,11 +415,13 @@ void GgmlMatMulQ6K(const float* x, int64_t T, int64_t ldx, const WeightView& w, 
   const bool fast = g_fast_enabled.load() && CpuHasVnni();
   const bool tiled = T >= kGgmlTiledMinTokens;
 
+  if (fast && tiled) return TiledFast(w, a, T, nb, y, ldy);
+
   // Rows in chunks of 32 (each output is computed whole by one task, so the
   // split cannot change results).
   constexpr int64_t kRowsPerChunk = 32;
   ParallelFor(N, kRowsPerChunk, [&](int64_t n0, int64_t n1) {
-    if (fast) return RowsFast(w, a, T, nb, n0, n1, y, ldy);
+    if (fast) return VecDotFast(w, a, T, nb, n0, n1, y, ldy);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t n = n0; n < n1; ++n) {
         const auto* wr = reinterpret_cast<const BlockQ6_K*>(w.row(n));
