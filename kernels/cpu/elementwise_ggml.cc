@@ -55,9 +55,9 @@ void GeluGgmlRow(const float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, i
 }
 
 // ggml's sequential sum of float squares in double (elementwise_ggml.h),
-// 16 elements per step. Where the step provably has no rounding in the
+// 64 elements per step. Where the step provably has no rounding in the
 // sequential order, its exact sum is added at once (any order of exact sums
-// agrees); otherwise the 16 are added one by one. So the result is the
+// agrees); otherwise the 64 are added one by one. So the result is the
 // sequential sum bit for bit on every target, whichever way a step goes.
 //
 // The proof: all terms (s and the step's squares) are non-negative multiples
