@@ -325,6 +325,12 @@ SOV_VNNI512 void UnpackRows(const WeightView& w, int64_t n, int nrows, int64_t n
   }
 }
 
+// Four bytes into every dword lane, as one load (vpbroadcastd from memory;
+// a set1 of a copied int goes through a general register).
+SOV_VNNI512 inline __m512i Broadcast4(const uint8_t* p) {
+  return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
+}
+
 // kPanelRows rows (unpacked in wt) against one token group's panel.
 SOV_VNNI512 void PanelTile(const RowBlock* wt, const int32_t* panel, int64_t nb,
                            float out[kPanelRows][kPanelTokens]) {
@@ -340,12 +346,11 @@ SOV_VNNI512 void PanelTile(const RowBlock* wt, const int32_t* panel, int64_t nb,
       const __m512i a2 = _mm512_load_si512(av + 4 * s + 2), a3 = _mm512_load_si512(av + 4 * s + 3);
       const __m512i start = _mm512_load_si512(av + 64 + s);
       for (int r = 0; r < kPanelRows; ++r) {
-        int32_t c4[4];
-        std::memcpy(c4, rb[r].codes + 16 * s, 16);
-        __m512i v = _mm512_dpbusd_epi32(start, _mm512_set1_epi32(c4[0]), a0);
-        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[1]), a1);
-        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[2]), a2);
-        v = _mm512_dpbusd_epi32(v, _mm512_set1_epi32(c4[3]), a3);
+        const uint8_t* c = rb[r].codes + 16 * s;
+        __m512i v = _mm512_dpbusd_epi32(start, Broadcast4(c), a0);
+        v = _mm512_dpbusd_epi32(v, Broadcast4(c + 4), a1);
+        v = _mm512_dpbusd_epi32(v, Broadcast4(c + 8), a2);
+        v = _mm512_dpbusd_epi32(v, Broadcast4(c + 12), a3);
         sum[r] =
             _mm512_add_epi32(sum[r], _mm512_mullo_epi32(v, _mm512_set1_epi32(rb[r].scales[s])));
       }
