@@ -1,14 +1,12 @@
 // RMSNormGgml, AddRMSNormGgml, GeluTanhMulGgml (kernels/cpu/elementwise_ggml.h).
 //
-// The norms' cost is the sequential double sum of squares (one dependent add
-// per element), which cannot be split within a row without changing its
-// roundings (another order is exact only when the squares span fewer than
-// ~30 binades, which real activations with near-zero entries do not). So
-// up to 8 rows are summed side by side instead, each in ggml's order: the
-// chains overlap in time, not in value. Portable code on every target.
-// Products that ggml rounds before an add go through Materialize so that no
-// compiler (aarch64 and x86 with FMA contract by default) fuses them.
-// Rows go to tasks whole, so the split cannot change a bit.
+// The norms' cost is ggml's sequential double sum of squares (one dependent
+// add per element). GgmlSumSquaresImpl keeps its result bit for bit but adds
+// 64 squares at once wherever it can prove that no rounding happens in the
+// sequential order (the proof is at the function); elsewhere it adds them in
+// order. Products that ggml rounds before an add are kept from being fused
+// into an FMA (GCC contracts scalar and Highway vector mul + add alike on
+// targets with FMA). Rows go to tasks whole, so the split cannot change a bit.
 #include <algorithm>
 #include <array>
 #include <bit>
