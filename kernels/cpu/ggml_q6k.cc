@@ -1,8 +1,11 @@
 // Q6_K MatMul in llama.cpp's x86 float orders (see ggml_q6k.h for the steps).
-// The portable code below is the definition; the AVX512-VNNI kernel forms
-// the same exact lane integers (maddubs + vpdpwssd, as ggml's maddubs + madd)
-// and takes the same float steps, so every path is bitwise equal for any T
-// and thread count (each output is computed whole by one task).
+// The portable code below is the definition. The AVX512-VNNI kernels (Highway
+// 1.0.3 has no vpdpbusd / vpdpwssd, hence intrinsics behind a runtime CPU
+// check, as in ggml_q0.cc) form the same exact integers and take the same
+// float steps: for T < 8 one row at a time per token (ggml's vec_dot lanes),
+// for T >= 8 on 16-token panels (the tiled microtile's lanes). Every path is
+// bitwise equal for any T and thread count (each output is computed whole by
+// one task).
 #include "kernels/cpu/ggml_q6k.h"
 
 #include <immintrin.h>
@@ -115,12 +118,12 @@ float TiledPortable(const BlockQ6_K* x, const BlockQ8_K* a, int64_t nb) {
   return acc;
 }
 
-// ---- AVX512-VNNI -----------------------------------------------------------------
+// ---- AVX512-VNNI, few tokens: the vec_dot order ------------------------------------
 //
 // One superblock of a weight row is unpacked once into four zmm of codes
 // (elements 64k..64k+63) and four zmm of int16 scales (int16 lane i of zmm k
 // is the scale of elements 64k+2i and 64k+2i+1), then used for every token
-// of a chunk. Per token: p = maddubs(codes, a) (pairs; |p| <= 2 * 63 * 128,
+// of the call (T < 8). Per token: p = maddubs(codes, a) (pairs; |p| <= 2 * 63 * 128,
 // no saturation), v = vpdpwssd(v, p, scales) (exact), so dword lane j of zmm
 // k is sc * (4 products) of group 2k (j < 8, lane m = j) or 2k + 1 (j >= 8,
 // m = j - 8), and L_m = v[m] + v[m + 8] - (madd(bsums, scales) << 5)[m]:
@@ -146,9 +149,9 @@ SOV_VNNI512 inline void CodeGroups(const BlockQ6_K& x, __m256i g[8]) {
     const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * h));
     g[4 * h + 0] =
         _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
-    g[4 * h + 1] = _mm256_or_si256(
-        _mm256_and_si256(l1, m4),
-        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
+    g[4 * h + 1] =
+        _mm256_or_si256(_mm256_and_si256(l1, m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
     g[4 * h + 2] =
         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
@@ -233,8 +236,8 @@ SOV_VNNI512 void VecDotTile(const WeightView& w, int64_t n, const Act& act, int6
       const BlockQ8_K& ab = a[t][b];
       for (int r = 0; r < kR; ++r) {
         const float d = ab.d * u[r].d0;  // vmulss in ggml; nothing to contract with
-        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(Lanes(u[r], ab)),
-                                    acc[r][t]);
+        acc[r][t] =
+            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(Lanes(u[r], ab)), acc[r][t]);
       }
     }
   }

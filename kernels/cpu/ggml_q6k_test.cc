@@ -1,8 +1,9 @@
 // GgmlMatMulQ6K: the AVX512-VNNI kernel equals the portable definition
 // bitwise on Gemma 3 270M's Q6_K shapes and token counts on both sides of the
-// vec_dot / tiled switch (T = 8), at 1 and 2 threads; both orders, recomputed
-// here step by step from ggml_q6k.h on two superblocks, match the kernel; and
-// the two orders are different functions from each other and from the
+// vec_dot / tiled switch (T = 8; beyond it partial 16-token panels, more
+// than one 128-token pass, partial 8-row tiles), at 1 and 2 threads; both
+// orders, recomputed here step by step from ggml_q6k.h on two superblocks,
+// match the kernel; and the two orders are different functions from each other and from the
 // sequential combination of kernels::MatMul's integer path (so a wrong order
 // would show).
 #include "kernels/cpu/ggml_q6k.h"
@@ -66,7 +67,7 @@ struct Shape {
 // ffn_down (2048 wide) and attn_output (1024) of Gemma 3 270M, a square one,
 // and row counts that leave odd rows in a chunk.
 constexpr Shape kShapes[] = {{2048, 640}, {1024, 640}, {1024, 1024}, {256, 37}, {512, 101}};
-constexpr int64_t kTokens[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 65};
+constexpr int64_t kTokens[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 65, 130};
 
 TEST(GgmlMatMulQ6K, SupportsOnlyQ6K) {
   EXPECT_TRUE(internal::GgmlMatMulQ6KSupports(WeightView{nullptr, DType::kQ6_K, 4, 512, 420}));
@@ -98,8 +99,7 @@ TEST(GgmlMatMulQ6K, ThreadCountDoesNotChangePortable) {
   const QMatrix w = RandomBlocks(DType::kQ6_K, 200, 512, 5);
   for (int64_t T : {3, 9}) {
     const auto x = Activations(T, 512, 6);
-    EXPECT_EQ(BitwiseDiffs(MatMulQ6K(x, T, w.view, false, 1), MatMulQ6K(x, T, w.view, false, 2)),
-              0)
+    EXPECT_EQ(BitwiseDiffs(MatMulQ6K(x, T, w.view, false, 1), MatMulQ6K(x, T, w.view, false, 2)), 0)
         << T;
   }
 }
