@@ -10,6 +10,7 @@
 
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -101,6 +102,30 @@ TEST(GgmlMatMulQ6K, ThreadCountDoesNotChangePortable) {
     const auto x = Activations(T, 512, 6);
     EXPECT_EQ(BitwiseDiffs(MatMulQ6K(x, T, w.view, false, 1), MatMulQ6K(x, T, w.view, false, 2)), 0)
         << T;
+  }
+}
+
+// Rows of x and y further apart than K and N (as the plan's views can be)
+// give the dense results, on both sides of T = 8, fast and portable.
+TEST(GgmlMatMulQ6K, StridedRowsMatchDense) {
+  constexpr int64_t K = 512, N = 45, ldx = K + 24, ldy = N + 3;
+  const QMatrix w = RandomBlocks(DType::kQ6_K, N, K, 41);
+  for (int64_t T : {3, 20}) {
+    const auto x = Activations(T, K, 42);
+    std::vector<float> xs(static_cast<size_t>(T * ldx), 9.0f);
+    for (int64_t t = 0; t < T; ++t) std::copy_n(x.data() + t * K, K, xs.data() + t * ldx);
+    for (bool fast : {false, true}) {
+      const auto dense = MatMulQ6K(x, T, w.view, fast, 1);
+      std::vector<float> ys(static_cast<size_t>(T * ldy), -3.0f);
+      internal::SetGgmlMatMulQ6KFastEnabled(fast);
+      GgmlMatMulQ6K(xs.data(), T, ldx, w.view, ys.data(), ldy);
+      internal::SetGgmlMatMulQ6KFastEnabled(true);
+      for (int64_t t = 0; t < T; ++t) {
+        EXPECT_EQ(std::memcmp(ys.data() + t * ldy, dense.data() + t * N, N * 4), 0)
+            << "T=" << T << " fast=" << fast << " t=" << t;
+        for (int64_t n = N; n < ldy; ++n) EXPECT_EQ(ys[t * ldy + n], -3.0f) << "gap written";
+      }
+    }
   }
 }
 
