@@ -193,13 +193,6 @@ SOV_VNNI512 inline __m256i Lanes(const Unpacked& u, const BlockQ8_K& a) {
   return _mm256_sub_epi32(sum, corr);
 }
 
-SOV_VNNI512 inline int32_t HsumInt(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
 // vec_dot step 3 with the instructions ggml uses.
 SOV_VNNI512 inline float Hsum8(__m256 x) {
   __m128 s = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
