@@ -41,7 +41,8 @@
 //     p = float(S) * d0 rounded (vmulps), acc = fma(p, d1, acc): the source
 //     writes buf + result * d1 with intrinsics that GCC lowers to plain
 //     vector arithmetic and contracts (-ffp-contract=fast) into vfmadd213ps;
-//     the library's disassembly shows it, and the harness confirms it.
+//     the built library's disassembly shows it, and outputs compared with
+//     libggml-cpu's ggml_mul_mat agree bitwise only with the fused step.
 //  3. y = acc.
 #ifndef SOV_KERNELS_CPU_GGML_Q6K_H_
 #define SOV_KERNELS_CPU_GGML_Q6K_H_
