@@ -8,13 +8,14 @@
 // What llama.cpp runs (llama-cpp-python 0.3.36's llama.cpp):
 //  * n_kv, the number of cache cells the graph sees, is
 //    min(size, max(256, PAD(used_max_p1, 256))) (src/llama-kv-cache.cpp
-//    get_n_kv); both the full cache (size n_ctx, padded to 256 in
-//    llama-context.cpp) and the sliding-window cache (size
-//    PAD(min(n_ctx, n_swa + n_ubatch), 256), llama-kv-cache-iswa.cpp) are
-//    multiples of 256, and until a cache wraps, position p lives in cell p
-//    (find_slot fills cells in order from head), so n_kv is a multiple of 256
-//    covering positions 0 .. pos0 + T - 1. Cells past the last position and
-//    cells masked by causality or the window get mask -inf.
+//    get_n_kv). Cache sizes are multiples of 256: the full cache is n_ctx
+//    (padded to 256 in llama-context.cpp), the sliding-window cache is n_ctx
+//    too under swa_full (llama_context_default_params' default), else
+//    PAD(min(n_ctx, n_swa + n_ubatch), 256) (llama-kv-cache-iswa.cpp). Until
+//    a cache wraps, position p lives in cell p (find_slot fills cells in
+//    order from head), so n_kv is a multiple of 256 covering positions
+//    0 .. pos0 + T - 1. Cells past the last position and cells masked by
+//    causality or the window (p1 - p0 >= n_swa, is_masked_swa) get mask -inf.
 //  * kq: q (scaled in f32 by ggml_scale) is rounded to fp16 (vec_dot_type of
 //    F16). T >= 2: llamafile_sgemm -> tinyBLAS<16, __m512, fp16> (needs
 //    head_dim % 16 == 0); T == 1: llamafile declines (n < 2) and
@@ -42,14 +43,16 @@
 // Masked keys contribute exactly nothing (p = 0, and an accumulator that
 // starts at +0 never becomes -0, so adding 0 * v is the identity for finite
 // v), so only visible keys are read and the result does not depend on n_kv
-// beyond it being a multiple of 64 (no vec_dot leftovers). Limits: llama.cpp
-// must not have wrapped its caches (full-attention layers: positions below
-// n_ctx; sliding layers: below the SWA cache size, 1024 for window 512 and
-// n_ubatch 512), the cache cells llama.cpp sees past the last position must
-// hold finite values (they are zero in a fresh context), and T is the
-// ubatch llama.cpp evaluates (decode steps, T == 1, use the vec_dot order,
-// so a decode step is NOT bitwise the matching prefill row, in llama.cpp
-// as here).
+// beyond it being a multiple of 64 (no vec_dot leftovers). Limits:
+// llama.cpp's caches must not have wrapped: positions below n_ctx (with
+// swa_full = false, sliding layers also below the SWA cache size, e.g. 1024
+// for window 512 and n_ubatch 512: past it llama.cpp reuses cells and its
+// lanes and summation order follow cell indices, not positions); the cells
+// llama.cpp sees past the last position must hold finite values (zero in a
+// fresh context); T must be the ubatch llama.cpp evaluates. A decode step
+// (T == 1) takes the vec_dot order, so it is NOT bitwise the matching
+// prefill row, in llama.cpp as here. The orders are those of llama.cpp built
+// for AVX-512 (an AVX2-only llama.cpp build sums in 8-lane orders).
 #ifndef SOV_KERNELS_CPU_ATTENTION_GGML_H_
 #define SOV_KERNELS_CPU_ATTENTION_GGML_H_
 
@@ -67,8 +70,9 @@ void AttentionGgml(const AttentionParams& p, const float* q, int64_t ldq, float*
 
 namespace internal {
 
-// The AVX-512 kernels run when the CPU has them and they are enabled
-// (default); tests switch them off to compare against the portable steps.
+// The AVX-512 kernels run when the CPU has AVX-512F/DQ, head_dim % 64 == 0
+// and they are enabled (default); tests switch them off to compare against
+// the portable steps (which every other CPU runs, bitwise the same).
 bool AttentionGgmlFastAvailable();
 void SetAttentionGgmlFastEnabled(bool enabled);
 
