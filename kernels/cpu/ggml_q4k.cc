@@ -1,0 +1,303 @@
+// Q4_K MatMul in the float orders of llama.cpp's repacked x86 path (see
+// ggml_q4k.h for the steps). The portable code below is the definition; the
+// AVX512-VNNI kernel forms the same exact chunk integers (maddubs + vpdpwssd
+// in place of ggml's maddubs + madd) and takes the same float steps, so the
+// two are bitwise equal for any T and thread count (each output is computed
+// whole by one task).
+#include "kernels/cpu/ggml_q4k.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/qmatmul.h"
+#include "kernels/parallel.h"
+#include "quant/blocks.h"
+#include "quant/float16.h"
+#include "runtime/check.h"
+
+// GCC 12 reports the _mm512_undefined_* inside the cast intrinsics as "maybe
+// uninitialized" once the kernels are inlined; the value is never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace sov::kernels::internal {
+namespace {
+
+std::atomic<bool> g_fast_enabled{true};
+
+bool CpuHasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+// Activation rows below this index take the gemm order (and the 4-row
+// quantizer): the whole groups of four.
+int64_t GemmRows(int64_t T) { return T - T % 4; }
+
+// ---- portable: the definition -------------------------------------------------
+
+// The chunk integers I_k, M_k (k = 0..3) of one superblock.
+void ChunkInts(const BlockQ4_K& x, const BlockQ8_K& a, int32_t I[4], int32_t M[4]) {
+  for (int k = 0; k < 4; ++k) {
+    I[k] = 0;
+    M[k] = 0;
+    for (int h = 0; h < 2; ++h) {
+      const int j = 2 * k + h;
+      uint8_t sc, m;
+      GetScaleMinK4(j, x.scales, &sc, &m);
+      int32_t dot = 0, bsum = 0;
+      for (int l = 0; l < 32; ++l) {
+        const int32_t q = (x.qs[32 * k + l] >> (4 * h)) & 0xF;
+        dot += q * a.qs[32 * j + l];
+        bsum += a.qs[32 * j + l];
+      }
+      I[k] += sc * dot;
+      M[k] += m * bsum;
+    }
+  }
+}
+
+float DotPortable(const BlockQ4_K* x, const BlockQ8_K* a, int64_t nb, bool gemm) {
+  float acc = 0.0f, accm = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    // The scale products are rounded on their own (vmulps), then one fused
+    // step per integer: std::fma is the correctly rounded vfmadd.
+    const float p = Materialize(Fp16ToFp32(x[b].d) * a[b].d);
+    const float q = Materialize(Fp16ToFp32(x[b].dmin) * a[b].d);
+    int32_t I[4], M[4];
+    ChunkInts(x[b], a[b], I, M);
+    if (gemm) {
+      for (int k = 0; k < 4; ++k) {
+        acc = std::fma(static_cast<float>(I[k]), p, acc);
+        accm = std::fma(static_cast<float>(M[k]), q, accm);
+      }
+    } else {
+      acc = std::fma(static_cast<float>(I[0] + I[1] + I[2] + I[3]), p, acc);
+      accm = std::fma(static_cast<float>(M[0] + M[1] + M[2] + M[3]), q, accm);
+    }
+  }
+  return acc - accm;
+}
+
+// ---- AVX512-VNNI -----------------------------------------------------------------
+//
+// A tile is 4 weight rows (outputs n..n+3, one float lane each) against a
+// range of tokens. Per superblock each weight row is unpacked once into four
+// zmm of codes (chunk k: elements 64k..64k+63) and four zmm of int16 scales
+// (lanes 0-15: sc_{2k}, lanes 16-31: sc_{2k+1}). Per token and row:
+// v_k = vpdpwssd(0, maddubs(codes_k, a_k), scales_k) (pair sums of at most
+// 2 * 15 * 128, no saturation; then exact), so the 16 dword lanes of v_k sum
+// to I_k. M_k comes from madd(mins, B) with B the eight 32-element sums.
+
+#define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+struct Unpacked {
+  __m512i codes[4];
+  __m512i sc16[4];
+  __m128i mins16;  // m_0..m_7 as int16
+};
+
+SOV_VNNI512 inline void Unpack(const BlockQ4_K& x, Unpacked* u) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  alignas(16) int16_t mins[8];
+  for (int k = 0; k < 4; ++k) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * k));
+    const __m256i lo = _mm256_and_si256(raw, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+    u->codes[k] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    uint8_t sc0, m0, sc1, m1;
+    GetScaleMinK4(2 * k, x.scales, &sc0, &m0);
+    GetScaleMinK4(2 * k + 1, x.scales, &sc1, &m1);
+    u->sc16[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(sc0)),
+                                    _mm256_set1_epi16(sc1), 1);
+    mins[2 * k] = m0;
+    mins[2 * k + 1] = m1;
+  }
+  u->mins16 = _mm_load_si128(reinterpret_cast<const __m128i*>(mins));
+}
+
+SOV_VNNI512 inline __m256i Half(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+// [sum of a's lanes, sum of b's, sum of c's, sum of d's].
+SOV_VNNI512 inline __m128i Reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m256i ab = _mm256_hadd_epi32(Half(a), Half(b));
+  const __m256i cd = _mm256_hadd_epi32(Half(c), Half(d));
+  const __m256i abcd = _mm256_hadd_epi32(ab, cd);
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+SOV_VNNI512 inline void Transpose4(__m128i r[4]) {
+  const __m128i t0 = _mm_unpacklo_epi32(r[0], r[1]), t1 = _mm_unpackhi_epi32(r[0], r[1]);
+  const __m128i t2 = _mm_unpacklo_epi32(r[2], r[3]), t3 = _mm_unpackhi_epi32(r[2], r[3]);
+  r[0] = _mm_unpacklo_epi64(t0, t2);
+  r[1] = _mm_unpackhi_epi64(t0, t2);
+  r[2] = _mm_unpacklo_epi64(t1, t3);
+  r[3] = _mm_unpackhi_epi64(t1, t3);
+}
+
+struct Act {
+  const BlockQ8_K* blocks;  // T rows of nb blocks
+  const int16_t* bsum32;    // T rows of nb x 8 sums of 32 activation qs
+  int64_t nb;
+  const BlockQ8_K* row(int64_t t) const { return blocks + t * nb; }
+  const int16_t* sums(int64_t t) const { return bsum32 + t * nb * 8; }
+};
+
+constexpr int kTokenChunk = 8;
+
+// Rows n..n+3 against tokens [t0, t0 + nt), nt <= kTokenChunk.
+template <bool kGemm>
+SOV_VNNI512 void Tile(const WeightView& w, int64_t n, const Act& act, int64_t t0, int nt, float* y,
+                      int64_t ldy) {
+  const BlockQ4_K* x[4];
+  for (int c = 0; c < 4; ++c) x[c] = reinterpret_cast<const BlockQ4_K*>(w.row(n + c));
+  __m128 acc[kTokenChunk], accm[kTokenChunk];
+  for (int t = 0; t < nt; ++t) acc[t] = accm[t] = _mm_setzero_ps();
+  for (int64_t b = 0; b < act.nb; ++b) {
+    Unpacked u[4];
+    for (int c = 0; c < 4; ++c) Unpack(x[c][b], &u[c]);
+    const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16(
+        static_cast<int16_t>(x[0][b].d), static_cast<int16_t>(x[1][b].d),
+        static_cast<int16_t>(x[2][b].d), static_cast<int16_t>(x[3][b].d), 0, 0, 0, 0));
+    const __m128 dm4 = _mm_cvtph_ps(_mm_setr_epi16(
+        static_cast<int16_t>(x[0][b].dmin), static_cast<int16_t>(x[1][b].dmin),
+        static_cast<int16_t>(x[2][b].dmin), static_cast<int16_t>(x[3][b].dmin), 0, 0, 0, 0));
+    for (int t = 0; t < nt; ++t) {
+      const BlockQ8_K& ab = act.row(t0 + t)[b];
+      const __m128i bs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(act.sums(t0 + t) + 8 * b));
+      __m512i av[4];
+      for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(ab.qs + 64 * k);
+      __m512i v[4][4];
+      for (int c = 0; c < 4; ++c)
+        for (int k = 0; k < 4; ++k)
+          v[c][k] = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                        _mm512_maddubs_epi16(u[c].codes[k], av[k]), u[c].sc16[k]);
+      __m128i mk[4];  // per row: [M_0, M_1, M_2, M_3]
+      for (int c = 0; c < 4; ++c) mk[c] = _mm_madd_epi16(u[c].mins16, bs);
+      const __m128 ad = _mm_set1_ps(ab.d);
+      const __m128 p = _mm_mul_ps(d4, ad);
+      const __m128 q = _mm_mul_ps(dm4, ad);
+      if constexpr (kGemm) {
+        __m128i ik[4];  // per row: [I_0, I_1, I_2, I_3]
+        for (int c = 0; c < 4; ++c) ik[c] = Reduce4(v[c][0], v[c][1], v[c][2], v[c][3]);
+        Transpose4(ik);  // ik[k] = I_k of rows 0..3
+        Transpose4(mk);
+        for (int k = 0; k < 4; ++k) {
+          acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(ik[k]), p, acc[t]);
+          accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(mk[k]), q, accm[t]);
+        }
+      } else {
+        __m512i s[4];
+        for (int c = 0; c < 4; ++c)
+          s[c] = _mm512_add_epi32(_mm512_add_epi32(v[c][0], v[c][1]),
+                                  _mm512_add_epi32(v[c][2], v[c][3]));
+        const __m128i ib = Reduce4(s[0], s[1], s[2], s[3]);
+        const __m128i mb = _mm_hadd_epi32(_mm_hadd_epi32(mk[0], mk[1]), _mm_hadd_epi32(mk[2], mk[3]));
+        acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(ib), p, acc[t]);
+        accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(mb), q, accm[t]);
+      }
+    }
+  }
+  for (int t = 0; t < nt; ++t) _mm_storeu_ps(y + (t0 + t) * ldy + n, _mm_sub_ps(acc[t], accm[t]));
+}
+
+// Rows [n0, n1) (multiples of 4), tokens [t0, t1) in one order.
+template <bool kGemm>
+void RowsFast(const WeightView& w, const Act& act, int64_t t0, int64_t t1, int64_t n0, int64_t n1,
+              float* y, int64_t ldy) {
+  for (int64_t tc = t0; tc < t1; tc += kTokenChunk) {
+    const int nt = static_cast<int>(std::min<int64_t>(kTokenChunk, t1 - tc));
+    for (int64_t n = n0; n < n1; n += 4) Tile<kGemm>(w, n, act, tc, nt, y, ldy);
+  }
+}
+
+#undef SOV_VNNI512
+
+}  // namespace
+
+bool GgmlMatMulQ4KSupports(const WeightView& w) {
+  return w.dtype == DType::kQ4_K && w.rows % 8 == 0 && w.cols % kQK_K == 0;
+}
+
+bool GgmlMatMulQ4KFastAvailable() { return CpuHasVnni(); }
+void SetGgmlMatMulQ4KFastEnabled(bool enabled) { g_fast_enabled.store(enabled); }
+
+void QuantizeRowQ8KGgml4(const float* x, int64_t k, BlockQ8_K* y) {
+  SOV_CHECK(k % kQK_K == 0) << "QuantizeRowQ8KGgml4: " << k << " values is not whole superblocks";
+  QuantizeActRowQ8K(x, k, y);
+  for (int64_t b = 0; b < k / kQK_K; ++b) {
+    // The row rule chose a negative max (so d > 0); the 4-row rule picks the
+    // positive scale sign whenever +amax occurs anywhere in the block.
+    if (!(y[b].d > 0.0f)) continue;
+    const float* xb = x + b * kQK_K;
+    float amax = 0.0f;
+    for (int i = 0; i < kQK_K; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    if (!std::isfinite(amax)) continue;
+    bool has_pos = false;
+    for (int i = 0; i < kQK_K; ++i) has_pos |= xb[i] == amax;
+    if (!has_pos) continue;
+    // Rounding to nearest even is symmetric and |q| <= 127, so negating the
+    // bytes is exactly quantizing with the negated scale.
+    y[b].d = -y[b].d;
+    for (auto& q : y[b].qs) q = static_cast<int8_t>(-q);
+    for (auto& s : y[b].bsums) s = static_cast<int16_t>(-s);
+  }
+}
+
+void GgmlMatMulQ4K(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
+                   int64_t ldy) {
+  SOV_CHECK(GgmlMatMulQ4KSupports(w)) << "GgmlMatMulQ4K: weight type " << Name(w.dtype) << " with "
+                                      << w.rows << " rows is not Q4_K with a multiple of 8 rows";
+  const int64_t K = w.cols, N = w.rows, nb = K / kQK_K;
+  const int64_t tg = GemmRows(T);
+
+  // Activations to Q8_K once per call (rows below tg with the 4-row rule),
+  // plus the 32-element sums the mins need.
+  std::vector<BlockQ8_K> act(static_cast<size_t>(T * nb));
+  std::vector<int16_t> sums(static_cast<size_t>(T * nb * 8));
+  ParallelFor(T, 4, [&](int64_t ta, int64_t tb) {
+    for (int64_t t = ta; t < tb; ++t) {
+      BlockQ8_K* row = act.data() + t * nb;
+      if (t < tg) {
+        QuantizeRowQ8KGgml4(x + t * ldx, K, row);
+      } else {
+        QuantizeActRowQ8K(x + t * ldx, K, row);
+      }
+      for (int64_t b = 0; b < nb; ++b)
+        for (int j = 0; j < 8; ++j)
+          sums[(t * nb + b) * 8 + j] =
+              static_cast<int16_t>(row[b].bsums[2 * j] + row[b].bsums[2 * j + 1]);
+    }
+  });
+  const Act a{act.data(), sums.data(), nb};
+  const bool fast = g_fast_enabled.load() && CpuHasVnni();
+
+  // Rows in chunks of up to 32, split in groups of 4 (the fast tile); each
+  // output is computed whole by one task, so the split cannot change results.
+  constexpr int64_t kGroupsPerChunk = 8;
+  ParallelFor(N / 4, kGroupsPerChunk, [&](int64_t g0, int64_t g1) {
+    const int64_t n0 = 4 * g0, n1 = 4 * g1;
+    if (fast) {
+      RowsFast<true>(w, a, 0, tg, n0, n1, y, ldy);
+      RowsFast<false>(w, a, tg, T, n0, n1, y, ldy);
+      return;
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const auto* wr = reinterpret_cast<const BlockQ4_K*>(w.row(n));
+        y[t * ldy + n] = DotPortable(wr, a.row(t), nb, t < tg);
+      }
+    }
+  });
+}
+
+}  // namespace sov::kernels::internal
