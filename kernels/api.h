@@ -59,10 +59,11 @@ void MatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* 
 // MatMul with the float order of llama.cpp's x86 CPU backend for the weight
 // type (the "ggml" numerics, runtime/numerics.h): y is bitwise what
 // libggml-cpu's ggml_mul_mat gives for the same weight bytes and activations,
-// for the number of rows T of this call. Reproduced so far: Q8_0 and Q5_0
-// (llamafile's tinyBLAS / vec_dot, kernels/cpu/ggml_q0.h), Q6_K (vec_dot below
-// 8 rows, the tiled kernel from 8, kernels/cpu/ggml_q6k.h). Other types take
-// MatMul.
+// for the number of rows T of this call. Reproduced: Q8_0 and Q5_0
+// (llamafile's tinyBLAS / vec_dot, kernels/cpu/ggml_q0.h), Q4_K with rows % 8
+// == 0 (the repacked 8x8 gemv / gemm, kernels/cpu/ggml_q4k.h), Q6_K (vec_dot
+// below 8 rows, the tiled kernel from 8, kernels/cpu/ggml_q6k.h). Other types
+// (Q4_0, Q4_1, Q5_1, Q5_K, Q8_K-family, other Q4_K) take MatMul.
 void MatMulGgml(const float* x, int64_t T, int64_t ldx, const WeightView& w, float* y,
                 int64_t ldy);
 

@@ -2,6 +2,7 @@
 // float order llama.cpp's x86 CPU backend uses for it (kernels/api.h).
 #include "kernels/api.h"
 #include "kernels/cpu/ggml_q0.h"
+#include "kernels/cpu/ggml_q4k.h"
 #include "kernels/cpu/ggml_q6k.h"
 
 namespace sov::kernels {
@@ -10,6 +11,10 @@ void MatMulGgml(const float* x, int64_t T, int64_t ldx, const WeightView& w, flo
                 int64_t ldy) {
   if (internal::GgmlMatMulQ0Supports(w.dtype)) {
     internal::GgmlMatMulQ0(x, T, ldx, w, y, ldy);
+    return;
+  }
+  if (internal::GgmlMatMulQ4KSupports(w)) {
+    internal::GgmlMatMulQ4K(x, T, ldx, w, y, ldy);
     return;
   }
   if (internal::GgmlMatMulQ6KSupports(w)) {
