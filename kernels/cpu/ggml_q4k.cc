@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -210,13 +211,148 @@ SOV_VNNI512 void Tile(const WeightView& w, int64_t n, const Act& act, int64_t t0
   for (int t = 0; t < nt; ++t) _mm_storeu_ps(y + (t0 + t) * ldy + n, _mm_sub_ps(acc[t], accm[t]));
 }
 
+
+// ---- 16 rows in the lanes ----------------------------------------------------------
+//
+// The main kernel puts 16 weight rows in the 16 dword lanes, as ggml's
+// interleaved layout does, so nothing is reduced across lanes: per
+// superblock the rows' qs are transposed in registers (16 x 32 dwords; dword
+// i of row r lands in lane r of codes vector i), and per token the dot of
+// sub-block j is a chain of vpdpbusd of those codes with the token's 4
+// activation bytes broadcast (exact). I_k and M_k then follow with vpmulld /
+// vpmaddwd, all in lanes = rows, and the float steps are the same per lane.
+
+// 16x16 dword transpose of r[0..15] in place.
+SOV_VNNI512 inline void Transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Now each 128-bit lane holds 4 rows' dwords of one column; the two
+  // 128-bit shuffle levels gather the 4 row quads of each column.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
+    r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
+  }
+}
+
+struct Rows16 {
+  __m512i lo[32];    // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
+  __m512i hi[32];    // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
+  __m512i sc[8];     // sc_j per row (int32)
+  __m512i mins[4];   // m_{2k} | m_{2k+1} << 16 per row
+  __m512 d, dmin;
+};
+
+SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows16* u) {
+  const uint8_t* base = w.row(n) + b * sizeof(BlockQ4_K);
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                           13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int h = 0; h < 2; ++h) {
+    __m512i r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = _mm512_loadu_si512(base + i * w.row_bytes + offsetof(BlockQ4_K, qs) + 64 * h);
+    Transpose16(r);
+    for (int i = 0; i < 16; ++i) {
+      u->lo[16 * h + i] = _mm512_and_si512(r[i], m4);
+      u->hi[16 * h + i] = _mm512_and_si512(_mm512_srli_epi16(r[i], 4), m4);
+    }
+  }
+  const __m512i dd = _mm512_i32gather_epi32(idx, base, 1);
+  const __m512i s0 = _mm512_i32gather_epi32(idx, base + 4, 1);
+  const __m512i s1 = _mm512_i32gather_epi32(idx, base + 8, 1);
+  const __m512i s2 = _mm512_i32gather_epi32(idx, base + 12, 1);
+  u->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+  u->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+  const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
+  __m512i m[8];
+  for (int j = 0; j < 4; ++j) {
+    const __m512i b0 = _mm512_and_si512(_mm512_srli_epi32(s0, 8 * j), _mm512_set1_epi32(0xFF));
+    const __m512i b1 = _mm512_and_si512(_mm512_srli_epi32(s1, 8 * j), _mm512_set1_epi32(0xFF));
+    const __m512i b2 = _mm512_and_si512(_mm512_srli_epi32(s2, 8 * j), _mm512_set1_epi32(0xFF));
+    u->sc[j] = _mm512_and_si512(b0, m63);
+    m[j] = _mm512_and_si512(b1, m63);
+    u->sc[j + 4] = _mm512_or_si512(_mm512_and_si512(b2, m15),
+                                   _mm512_slli_epi32(_mm512_srli_epi32(b0, 6), 4));
+    m[j + 4] = _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4));
+  }
+  for (int k = 0; k < 4; ++k) u->mins[k] = _mm512_or_si512(m[2 * k], _mm512_slli_epi32(m[2 * k + 1], 16));
+}
+
+// Rows n..n+15 against tokens [t0, t0 + nt), nt <= kTokenChunk.
+template <bool kGemm>
+SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t t0, int nt,
+                        float* y, int64_t ldy) {
+  __m512 acc[kTokenChunk], accm[kTokenChunk];
+  for (int t = 0; t < nt; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
+  Rows16 u;
+  for (int64_t b = 0; b < act.nb; ++b) {
+    Unpack16(w, n, b, &u);
+    for (int t = 0; t < nt; ++t) {
+      const BlockQ8_K& ab = act.row(t0 + t)[b];
+      const int16_t* bs = act.sums(t0 + t) + 8 * b;
+      const __m512 ad = _mm512_set1_ps(ab.d);
+      const __m512 p = _mm512_mul_ps(u.d, ad);
+      const __m512 q = _mm512_mul_ps(u.dmin, ad);
+      __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+        for (int pp = 0; pp < 8; ++pp) {
+          int32_t a0, a1;
+          std::memcpy(&a0, ab.qs + 64 * k + 4 * pp, 4);
+          std::memcpy(&a1, ab.qs + 64 * k + 32 + 4 * pp, 4);
+          d0 = _mm512_dpbusd_epi32(d0, u.lo[8 * k + pp], _mm512_set1_epi32(a0));
+          d1 = _mm512_dpbusd_epi32(d1, u.hi[8 * k + pp], _mm512_set1_epi32(a1));
+        }
+        const __m512i ik = _mm512_add_epi32(_mm512_mullo_epi32(d0, u.sc[2 * k]),
+                                            _mm512_mullo_epi32(d1, u.sc[2 * k + 1]));
+        int32_t bpair;
+        std::memcpy(&bpair, bs + 2 * k, 4);
+        const __m512i mk = _mm512_madd_epi16(u.mins[k], _mm512_set1_epi32(bpair));
+        if constexpr (kGemm) {
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ik), p, acc[t]);
+          accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mk), q, accm[t]);
+        } else {
+          isum = _mm512_add_epi32(isum, ik);
+          msum = _mm512_add_epi32(msum, mk);
+        }
+      }
+      if constexpr (!kGemm) {
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), p, acc[t]);
+        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), q, accm[t]);
+      }
+    }
+  }
+  for (int t = 0; t < nt; ++t)
+    _mm512_storeu_ps(y + (t0 + t) * ldy + n, _mm512_sub_ps(acc[t], accm[t]));
+}
+
 // Rows [n0, n1) (multiples of 4), tokens [t0, t1) in one order.
 template <bool kGemm>
 void RowsFast(const WeightView& w, const Act& act, int64_t t0, int64_t t1, int64_t n0, int64_t n1,
               float* y, int64_t ldy) {
   for (int64_t tc = t0; tc < t1; tc += kTokenChunk) {
     const int nt = static_cast<int>(std::min<int64_t>(kTokenChunk, t1 - tc));
-    for (int64_t n = n0; n < n1; n += 4) Tile<kGemm>(w, n, act, tc, nt, y, ldy);
+    int64_t n = n0;
+    for (; n + 16 <= n1; n += 16) Tile16<kGemm>(w, n, act, tc, nt, y, ldy);
+    for (; n < n1; n += 4) Tile<kGemm>(w, n, act, tc, nt, y, ldy);
   }
 }
 
@@ -281,11 +417,12 @@ void GgmlMatMulQ4K(const float* x, int64_t T, int64_t ldx, const WeightView& w, 
   const Act a{act.data(), sums.data(), nb};
   const bool fast = g_fast_enabled.load() && CpuHasVnni();
 
-  // Rows in chunks of up to 32, split in groups of 4 (the fast tile); each
-  // output is computed whole by one task, so the split cannot change results.
-  constexpr int64_t kGroupsPerChunk = 8;
-  ParallelFor(N / 4, kGroupsPerChunk, [&](int64_t g0, int64_t g1) {
-    const int64_t n0 = 4 * g0, n1 = 4 * g1;
+  // Rows in chunks of up to 32, split in groups of 16 (the fast tile; the
+  // last group may hold 8); each output is computed whole by one task, so the
+  // split cannot change results.
+  constexpr int64_t kGroupsPerChunk = 2;
+  ParallelFor((N + 15) / 16, kGroupsPerChunk, [&](int64_t g0, int64_t g1) {
+    const int64_t n0 = 16 * g0, n1 = std::min(N, 16 * g1);
     if (fast) {
       RowsFast<true>(w, a, 0, tg, n0, n1, y, ldy);
       RowsFast<false>(w, a, tg, T, n0, n1, y, ldy);
