@@ -153,7 +153,7 @@ struct Act {
   const int16_t* sums(int64_t t) const { return bsum32 + t * nb * 8; }
 };
 
-constexpr int kTokenChunk = 8;
+constexpr int kTokenChunk = 32;
 
 // Rows n..n+3 against tokens [t0, t0 + nt), nt <= kTokenChunk.
 template <bool kGemm>
@@ -296,6 +296,59 @@ SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows
   for (int k = 0; k < 4; ++k) u->mins[k] = _mm512_or_si512(m[2 * k], _mm512_slli_epi32(m[2 * k + 1], 16));
 }
 
+// kNt tokens from t of one unpacked superblock b into acc / accm: each code
+// vector is loaded once for all kNt tokens.
+template <bool kGemm, int kNt>
+SOV_VNNI512 inline void Tokens16(const Rows16& u, const Act& act, int64_t t, int64_t b,
+                                 __m512* acc, __m512* accm) {
+  const BlockQ8_K* ab[kNt];
+  const int16_t* bs[kNt];
+  __m512 p[kNt], q[kNt];
+  __m512i isum[kNt], msum[kNt];
+  for (int i = 0; i < kNt; ++i) {
+    ab[i] = &act.row(t + i)[b];
+    bs[i] = act.sums(t + i) + 8 * b;
+    const __m512 ad = _mm512_set1_ps(ab[i]->d);
+    p[i] = _mm512_mul_ps(u.d, ad);
+    q[i] = _mm512_mul_ps(u.dmin, ad);
+    isum[i] = msum[i] = _mm512_setzero_si512();
+  }
+  for (int k = 0; k < 4; ++k) {
+    __m512i d0[kNt], d1[kNt];
+    for (int i = 0; i < kNt; ++i) d0[i] = d1[i] = _mm512_setzero_si512();
+    for (int pp = 0; pp < 8; ++pp) {
+      const __m512i lo = u.lo[8 * k + pp], hi = u.hi[8 * k + pp];
+      for (int i = 0; i < kNt; ++i) {
+        int32_t a0, a1;
+        std::memcpy(&a0, ab[i]->qs + 64 * k + 4 * pp, 4);
+        std::memcpy(&a1, ab[i]->qs + 64 * k + 32 + 4 * pp, 4);
+        d0[i] = _mm512_dpbusd_epi32(d0[i], lo, _mm512_set1_epi32(a0));
+        d1[i] = _mm512_dpbusd_epi32(d1[i], hi, _mm512_set1_epi32(a1));
+      }
+    }
+    for (int i = 0; i < kNt; ++i) {
+      const __m512i ik = _mm512_add_epi32(_mm512_mullo_epi32(d0[i], u.sc[2 * k]),
+                                          _mm512_mullo_epi32(d1[i], u.sc[2 * k + 1]));
+      int32_t bpair;
+      std::memcpy(&bpair, bs[i] + 2 * k, 4);
+      const __m512i mk = _mm512_madd_epi16(u.mins[k], _mm512_set1_epi32(bpair));
+      if constexpr (kGemm) {
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ik), p[i], acc[i]);
+        accm[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mk), q[i], accm[i]);
+      } else {
+        isum[i] = _mm512_add_epi32(isum[i], ik);
+        msum[i] = _mm512_add_epi32(msum[i], mk);
+      }
+    }
+  }
+  if constexpr (!kGemm) {
+    for (int i = 0; i < kNt; ++i) {
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i]), p[i], acc[i]);
+      accm[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[i]), q[i], accm[i]);
+    }
+  }
+}
+
 // Rows n..n+15 against tokens [t0, t0 + nt), nt <= kTokenChunk.
 template <bool kGemm>
 SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t t0, int nt,
@@ -305,39 +358,13 @@ SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t 
   Rows16 u;
   for (int64_t b = 0; b < act.nb; ++b) {
     Unpack16(w, n, b, &u);
-    for (int t = 0; t < nt; ++t) {
-      const BlockQ8_K& ab = act.row(t0 + t)[b];
-      const int16_t* bs = act.sums(t0 + t) + 8 * b;
-      const __m512 ad = _mm512_set1_ps(ab.d);
-      const __m512 p = _mm512_mul_ps(u.d, ad);
-      const __m512 q = _mm512_mul_ps(u.dmin, ad);
-      __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
-      for (int k = 0; k < 4; ++k) {
-        __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
-        for (int pp = 0; pp < 8; ++pp) {
-          int32_t a0, a1;
-          std::memcpy(&a0, ab.qs + 64 * k + 4 * pp, 4);
-          std::memcpy(&a1, ab.qs + 64 * k + 32 + 4 * pp, 4);
-          d0 = _mm512_dpbusd_epi32(d0, u.lo[8 * k + pp], _mm512_set1_epi32(a0));
-          d1 = _mm512_dpbusd_epi32(d1, u.hi[8 * k + pp], _mm512_set1_epi32(a1));
-        }
-        const __m512i ik = _mm512_add_epi32(_mm512_mullo_epi32(d0, u.sc[2 * k]),
-                                            _mm512_mullo_epi32(d1, u.sc[2 * k + 1]));
-        int32_t bpair;
-        std::memcpy(&bpair, bs + 2 * k, 4);
-        const __m512i mk = _mm512_madd_epi16(u.mins[k], _mm512_set1_epi32(bpair));
-        if constexpr (kGemm) {
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ik), p, acc[t]);
-          accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mk), q, accm[t]);
-        } else {
-          isum = _mm512_add_epi32(isum, ik);
-          msum = _mm512_add_epi32(msum, mk);
-        }
-      }
-      if constexpr (!kGemm) {
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), p, acc[t]);
-        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), q, accm[t]);
-      }
+    int t = 0;
+    for (; t + 4 <= nt; t += 4) Tokens16<kGemm, 4>(u, act, t0 + t, b, acc + t, accm + t);
+    switch (nt - t) {
+      case 3: Tokens16<kGemm, 3>(u, act, t0 + t, b, acc + t, accm + t); break;
+      case 2: Tokens16<kGemm, 2>(u, act, t0 + t, b, acc + t, accm + t); break;
+      case 1: Tokens16<kGemm, 1>(u, act, t0 + t, b, acc + t, accm + t); break;
+      default: break;
     }
   }
   for (int t = 0; t < nt; ++t)
