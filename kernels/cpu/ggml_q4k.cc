@@ -251,6 +251,8 @@ SOV_VNNI512 inline void Transpose16(__m512i r[16]) {
   }
 }
 
+typedef int32_t UnalignedI32 __attribute__((may_alias, aligned(1)));
+
 struct Rows16 {
   __m512i lo[32];    // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
   __m512i hi[32];    // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
@@ -319,11 +321,10 @@ SOV_VNNI512 inline void Tokens16(const Rows16& u, const Act& act, int64_t t, int
     for (int pp = 0; pp < 8; ++pp) {
       const __m512i lo = u.lo[8 * k + pp], hi = u.hi[8 * k + pp];
       for (int i = 0; i < kNt; ++i) {
-        int32_t a0, a1;
-        std::memcpy(&a0, ab[i]->qs + 64 * k + 4 * pp, 4);
-        std::memcpy(&a1, ab[i]->qs + 64 * k + 32 + 4 * pp, 4);
-        d0[i] = _mm512_dpbusd_epi32(d0[i], lo, _mm512_set1_epi32(a0));
-        d1[i] = _mm512_dpbusd_epi32(d1[i], hi, _mm512_set1_epi32(a1));
+        // The token's 4 activation bytes of this dword, broadcast.
+        const auto* a = reinterpret_cast<const UnalignedI32*>(ab[i]->qs + 64 * k + 4 * pp);
+        d0[i] = _mm512_dpbusd_epi32(d0[i], lo, _mm512_set1_epi32(a[0]));
+        d1[i] = _mm512_dpbusd_epi32(d1[i], hi, _mm512_set1_epi32(a[8]));
       }
     }
     for (int i = 0; i < kNt; ++i) {
