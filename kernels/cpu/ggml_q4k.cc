@@ -1,9 +1,13 @@
 // Q4_K MatMul in the float orders of llama.cpp's repacked x86 path (see
 // ggml_q4k.h for the steps). The portable code below is the definition; the
-// AVX512-VNNI kernel forms the same exact chunk integers (maddubs + vpdpwssd
-// in place of ggml's maddubs + madd) and takes the same float steps, so the
-// two are bitwise equal for any T and thread count (each output is computed
-// whole by one task).
+// AVX512-VNNI kernels form the same exact chunk integers I_k, M_k (by other
+// instruction sequences than ggml's; integer sums are exact in any order)
+// and take the same float steps, so every path is bitwise equal for any T
+// and thread count (each output is computed whole by one task). The main
+// kernel keeps 16 weight rows in the lanes (ggml's interleaved layout,
+// rebuilt per superblock in registers from sov's plain blocks, so no
+// repacked weight copy is needed); a 4-row kernel takes the last 8 rows when
+// the row count is not a multiple of 16.
 #include "kernels/cpu/ggml_q4k.h"
 
 #include <immintrin.h>
@@ -89,13 +93,12 @@ float DotPortable(const BlockQ4_K* x, const BlockQ8_K* a, int64_t nb, bool gemm)
 
 // ---- AVX512-VNNI -----------------------------------------------------------------
 //
-// A tile is 4 weight rows (outputs n..n+3, one float lane each) against a
-// range of tokens. Per superblock each weight row is unpacked once into four
-// zmm of codes (chunk k: elements 64k..64k+63) and four zmm of int16 scales
-// (lanes 0-15: sc_{2k}, lanes 16-31: sc_{2k+1}). Per token and row:
-// v_k = vpdpwssd(0, maddubs(codes_k, a_k), scales_k) (pair sums of at most
-// 2 * 15 * 128, no saturation; then exact), so the 16 dword lanes of v_k sum
-// to I_k. M_k comes from madd(mins, B) with B the eight 32-element sums.
+// The 4-row kernel (row-count tails). A tile is 4 weight rows (outputs n..n+3, one float lane each)
+// against a range of tokens. Per superblock each weight row is unpacked once into four zmm of codes
+// (chunk k: elements 64k..64k+63) and four zmm of int16 scales (lanes 0-15: sc_{2k}, lanes 16-31:
+// sc_{2k+1}). Per token and row: v_k = vpdpwssd(0, maddubs(codes_k, a_k), scales_k) (pair sums of
+// at most 2 * 15 * 128, no saturation; then exact), so the 16 dword lanes of v_k sum to I_k. M_k
+// comes from madd(mins, B) with B the eight 32-element sums.
 
 #define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -174,7 +177,8 @@ SOV_VNNI512 void Tile(const WeightView& w, int64_t n, const Act& act, int64_t t0
         static_cast<int16_t>(x[2][b].dmin), static_cast<int16_t>(x[3][b].dmin), 0, 0, 0, 0));
     for (int t = 0; t < nt; ++t) {
       const BlockQ8_K& ab = act.row(t0 + t)[b];
-      const __m128i bs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(act.sums(t0 + t) + 8 * b));
+      const __m128i bs =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(act.sums(t0 + t) + 8 * b));
       __m512i av[4];
       for (int k = 0; k < 4; ++k) av[k] = _mm512_loadu_si512(ab.qs + 64 * k);
       __m512i v[4][4];
@@ -202,7 +206,8 @@ SOV_VNNI512 void Tile(const WeightView& w, int64_t n, const Act& act, int64_t t0
           s[c] = _mm512_add_epi32(_mm512_add_epi32(v[c][0], v[c][1]),
                                   _mm512_add_epi32(v[c][2], v[c][3]));
         const __m128i ib = Reduce4(s[0], s[1], s[2], s[3]);
-        const __m128i mb = _mm_hadd_epi32(_mm_hadd_epi32(mk[0], mk[1]), _mm_hadd_epi32(mk[2], mk[3]));
+        const __m128i mb =
+            _mm_hadd_epi32(_mm_hadd_epi32(mk[0], mk[1]), _mm_hadd_epi32(mk[2], mk[3]));
         acc[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(ib), p, acc[t]);
         accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(mb), q, accm[t]);
       }
@@ -210,7 +215,6 @@ SOV_VNNI512 void Tile(const WeightView& w, int64_t n, const Act& act, int64_t t0
   }
   for (int t = 0; t < nt; ++t) _mm_storeu_ps(y + (t0 + t) * ldy + n, _mm_sub_ps(acc[t], accm[t]));
 }
-
 
 // ---- 16 rows in the lanes ----------------------------------------------------------
 //
@@ -254,18 +258,18 @@ SOV_VNNI512 inline void Transpose16(__m512i r[16]) {
 typedef int32_t UnalignedI32 __attribute__((may_alias, aligned(1)));
 
 struct Rows16 {
-  __m512i lo[32];    // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
-  __m512i hi[32];    // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
-  __m512i sc[8];     // sc_j per row (int32)
-  __m512i mins[4];   // m_{2k} | m_{2k+1} << 16 per row
+  __m512i lo[32];   // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
+  __m512i hi[32];   // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
+  __m512i sc[8];    // sc_j per row (int32)
+  __m512i mins[4];  // m_{2k} | m_{2k+1} << 16 per row
   __m512 d, dmin;
 };
 
 SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows16* u) {
   const uint8_t* base = w.row(n) + b * sizeof(BlockQ4_K);
-  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                           13, 14, 15),
-                                         _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+  const __m512i idx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int h = 0; h < 2; ++h) {
     __m512i r[16];
@@ -291,18 +295,20 @@ SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows
     const __m512i b2 = _mm512_and_si512(_mm512_srli_epi32(s2, 8 * j), _mm512_set1_epi32(0xFF));
     u->sc[j] = _mm512_and_si512(b0, m63);
     m[j] = _mm512_and_si512(b1, m63);
-    u->sc[j + 4] = _mm512_or_si512(_mm512_and_si512(b2, m15),
-                                   _mm512_slli_epi32(_mm512_srli_epi32(b0, 6), 4));
-    m[j + 4] = _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4));
+    u->sc[j + 4] =
+        _mm512_or_si512(_mm512_and_si512(b2, m15), _mm512_slli_epi32(_mm512_srli_epi32(b0, 6), 4));
+    m[j + 4] =
+        _mm512_or_si512(_mm512_srli_epi32(b2, 4), _mm512_slli_epi32(_mm512_srli_epi32(b1, 6), 4));
   }
-  for (int k = 0; k < 4; ++k) u->mins[k] = _mm512_or_si512(m[2 * k], _mm512_slli_epi32(m[2 * k + 1], 16));
+  for (int k = 0; k < 4; ++k)
+    u->mins[k] = _mm512_or_si512(m[2 * k], _mm512_slli_epi32(m[2 * k + 1], 16));
 }
 
 // kNt tokens from t of one unpacked superblock b into acc / accm: each code
 // vector is loaded once for all kNt tokens.
 template <bool kGemm, int kNt>
-SOV_VNNI512 inline void Tokens16(const Rows16& u, const Act& act, int64_t t, int64_t b,
-                                 __m512* acc, __m512* accm) {
+SOV_VNNI512 inline void Tokens16(const Rows16& u, const Act& act, int64_t t, int64_t b, __m512* acc,
+                                 __m512* accm) {
   const BlockQ8_K* ab[kNt];
   const int16_t* bs[kNt];
   __m512 p[kNt], q[kNt];
@@ -362,10 +368,17 @@ SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t 
     int t = 0;
     for (; t + 4 <= nt; t += 4) Tokens16<kGemm, 4>(u, act, t0 + t, b, acc + t, accm + t);
     switch (nt - t) {
-      case 3: Tokens16<kGemm, 3>(u, act, t0 + t, b, acc + t, accm + t); break;
-      case 2: Tokens16<kGemm, 2>(u, act, t0 + t, b, acc + t, accm + t); break;
-      case 1: Tokens16<kGemm, 1>(u, act, t0 + t, b, acc + t, accm + t); break;
-      default: break;
+      case 3:
+        Tokens16<kGemm, 3>(u, act, t0 + t, b, acc + t, accm + t);
+        break;
+      case 2:
+        Tokens16<kGemm, 2>(u, act, t0 + t, b, acc + t, accm + t);
+        break;
+      case 1:
+        Tokens16<kGemm, 1>(u, act, t0 + t, b, acc + t, accm + t);
+        break;
+      default:
+        break;
     }
   }
   for (int t = 0; t < nt; ++t)

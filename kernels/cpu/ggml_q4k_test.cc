@@ -103,8 +103,7 @@ TEST(GgmlMatMulQ4K, ThreadCountDoesNotChangePortable) {
   const QMatrix w = RandomBlocks(DType::kQ4_K, 200, 512, 5);
   for (int64_t T : {3, 9}) {
     const auto x = Activations(T, 512, 6);
-    EXPECT_EQ(BitwiseDiffs(MatMulQ4K(x, T, w.view, false, 1), MatMulQ4K(x, T, w.view, false, 2)),
-              0)
+    EXPECT_EQ(BitwiseDiffs(MatMulQ4K(x, T, w.view, false, 1), MatMulQ4K(x, T, w.view, false, 2)), 0)
         << T;
   }
 }
