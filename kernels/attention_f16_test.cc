@@ -221,5 +221,10 @@ TEST(GeluF16TableTest, BranchesAndTableEntries) {
   EXPECT_EQ(o2[2], 42.0f);
 }
 
+// ggml's GELU table, as libggml-cpu builds it, in the entry where fusing
+// 1 + a*x*x into an FMA (as GCC does in llama.cpp's build) decides the fp16
+// rounding: gate fp16 0xbfff (-1.99902) -> 0xa9d3 (unfused: 0xa9d2).
+TEST(GeluF16Table, HoldsGgmlsFusedEntry) { EXPECT_EQ(GeluF16TableEntry(0xbfff), 0xa9d3); }
+
 }  // namespace
 }  // namespace sov::kernels

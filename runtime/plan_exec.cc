@@ -58,7 +58,7 @@ void GroupNorm(const StepContext& c, const Operand& in, const Operand& out, int6
 using GeluFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*,
                        int64_t);
 GeluFn Gelu(const StepContext& c) {
-  return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulGgml : kernels::GeluTanhMul;
+  return c.numerics == Numerics::kGgml ? kernels::GeluTanhMulF16Table : kernels::GeluTanhMul;
 }
 
 using MatMulFn = void (*)(const float*, int64_t, int64_t, const kernels::WeightView&, float*,

@@ -1,4 +1,4 @@
-// RMSNormGgml, AddRMSNormGgml, GeluTanhMulGgml (kernels/cpu/elementwise_ggml.h).
+// RMSNormGgml, AddRMSNormGgml (kernels/cpu/elementwise_ggml.h).
 //
 // The norms' cost is ggml's sequential double sum of squares (one dependent
 // add per element). GgmlSumSquaresImpl keeps its result bit for bit but adds
@@ -29,28 +29,6 @@
 HWY_BEFORE_NAMESPACE();
 namespace sov::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// One row of GeluTanhMulGgml; the vector body and the tail apply the same
-// rule (a table lookup and one product: exact to reorder).
-void GeluGgmlRow(const float* HWY_RESTRICT gate, const float* HWY_RESTRICT up, int64_t n,
-                 float* HWY_RESTRICT out, const float* HWY_RESTRICT table) {
-  const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const auto lo = hn::Set(df, -10.0f), hi = hn::Set(df, 10.0f);
-  int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto g = hn::LoadU(df, gate + i);
-    const auto idx = hn::BitCast(di, F16Bits(df, g));
-    const auto act = hn::IfThenElse(hn::Ge(g, hi), g, hn::GatherIndex(df, table, idx));
-    const auto y = hn::Mul(act, hn::LoadU(df, up + i));
-    hn::StoreU(hn::IfThenZeroElse(hn::Le(g, lo), y), df, out + i);
-  }
-  for (; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g <= -10.0f ? 0.0f : g >= 10.0f ? g * up[i] : table[Fp32ToFp16(g)] * up[i];
-  }
-}
 
 // ggml's sequential sum of float squares in double (elementwise_ggml.h),
 // 64 elements per step. Where the step provably has no rounding in the
@@ -160,7 +138,6 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace sov::kernels {
-HWY_EXPORT(GeluGgmlRow);
 HWY_EXPORT(GgmlSumSquaresImpl);
 HWY_EXPORT(ScaleRowImpl);
 HWY_EXPORT(AddScaledRowImpl);
@@ -183,25 +160,6 @@ void CheckNorm(const char* op, int64_t n_rows, int64_t dim, int64_t ldx, int64_t
   SOV_CHECK(n_rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim)
       << op << ": bad geometry (rows " << n_rows << ", dim " << dim << ", ld " << ldx << "/" << ldy
       << ")";
-}
-
-// ggml_gelu_f32 as built for x86-64 with FMA (see the header).
-float GeluGgmlF32(float x) {
-  constexpr float kCoefA = 0.044715f;
-  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-  const float inner = std::fma(kCoefA * x, x, 1.0f);
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * inner));
-}
-
-const std::array<float, 65536>& GeluTable() {
-  static const std::array<float, 65536>* table = [] {
-    auto* t = new std::array<float, 65536>();
-    for (uint32_t h = 0; h < 65536; ++h) {
-      (*t)[h] = Fp16ToFp32(Fp32ToFp16(GeluGgmlF32(Fp16ToFp32(static_cast<uint16_t>(h)))));
-    }
-    return t;
-  }();
-  return *table;
 }
 
 }  // namespace
@@ -239,26 +197,7 @@ namespace internal {
 double GgmlSumSquares(const float* x, int64_t dim) {
   return HWY_DYNAMIC_DISPATCH(GgmlSumSquaresImpl)(x, dim);
 }
-
-uint16_t GeluGgmlTableEntry(uint16_t h) { return Fp32ToFp16(GeluTable()[h]); }
 }  // namespace internal
-
-void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
-                     int64_t n, float* out, int64_t ldo) {
-  SOV_CHECK(n_rows >= 0 && n >= 0 && ldg >= n && ldu >= n && ldo >= n)
-      << "GeluTanhMulGgml: bad geometry";
-  const float* table = GeluTable().data();
-  constexpr int64_t kGrain = 1 << 13;  // elements per task
-  const int64_t chunks_per_row = std::max<int64_t>(1, (n + kGrain - 1) / kGrain);
-  ParallelFor(n_rows * chunks_per_row, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t r = c / chunks_per_row, i0 = (c % chunks_per_row) * kGrain;
-      const int64_t i1 = std::min(n, i0 + kGrain);
-      HWY_DYNAMIC_DISPATCH(GeluGgmlRow)
-      (gate + r * ldg + i0, up + r * ldu + i0, i1 - i0, out + r * ldo + i0, table);
-    }
-  });
-}
 
 }  // namespace sov::kernels
 #endif  // HWY_ONCE

@@ -12,8 +12,9 @@
 //     sums the squares in double, sequentially. (kernels::AddRMSNorm's
 //     residual x + (d * s) * w is also fused into one FMA by GCC on the AVX2
 //     and AVX-512 targets, which ggml's separate ggml_mul / ggml_add never is.)
-//   * GeluTanhMulF16Table: one of the 65536 table entries (gate fp16 0xbfff,
-//     -1.99902) because the ggml build contracts 1 + a*x*x into an FMA.
+//   * GeluTanhMulF16Table differed in one of its 65536 table entries (gate
+//     fp16 0xbfff, -1.99902) because the ggml build contracts 1 + a*x*x into
+//     an FMA; kernels/cpu/gelu_f16.cc now builds the table that way.
 //
 // Cost: the sequential double sum is kept bit for bit but mostly taken 64
 // elements at a time where that is provably exact (elementwise_ggml.cc), so
@@ -44,22 +45,10 @@ void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const fl
                     int64_t ldd, const float* w_post, const float* w_next, float eps, float* y,
                     int64_t ldy);
 
-// kernels::GeluTanhMulF16Table with ggml's exact table (ggml_geglu_split with
-// GGML_GELU_FP16, ggml-cpu vec.h ggml_vec_geglu_f32):
-//   out = (g <= -10) ? 0 : (g >= 10) ? g * u : f32(table[f16(g)]) * u
-// where table[h] = f16(0.5f*x*(1 + tanhf(sqrt(2/pi)*x*fma(0.044715f*x, x, 1))))
-// for x = f32(h): the inner 1 + a*x*x is one FMA as GCC builds it on x86-64
-// with FMA (the rest are plain float products and sums).
-void GeluTanhMulGgml(const float* gate, int64_t ldg, const float* up, int64_t ldu, int64_t n_rows,
-                     int64_t n, float* out, int64_t ldo);
-
 namespace internal {
 // ggml's sum of squares of one row: sum = 0.0; for i in order:
 // sum += double(float(x_i * x_i)). Bitwise that; faster where provably equal.
 double GgmlSumSquares(const float* x, int64_t dim);
-
-// The table entry for the fp16 bits `h` (fp16 bits), for tests.
-uint16_t GeluGgmlTableEntry(uint16_t h);
 }  // namespace internal
 
 }  // namespace sov::kernels

@@ -57,14 +57,19 @@ namespace {
 
 HWY_EXPORT(GeluF16Row);
 
-// ggml's scalar gelu in float: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))).
-// The constants are float literals as in ggml; the result is rounded to fp16,
-// which absorbs last-bit differences of tanhf between C libraries except on
-// the rare entries that sit on an fp16 rounding boundary.
+// ggml's scalar gelu in float: 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))),
+// as GCC builds ggml_gelu_f32 for x86-64 with FMA (llama.cpp's -march=native
+// build): the inner 1 + (a x) x is one fused multiply-add; the other products
+// and sums round separately. The constants are float literals as in ggml; the
+// result is rounded to fp16, which absorbs last-bit differences of tanhf
+// between C libraries except on entries that sit on an fp16 rounding boundary.
+// The fusion matters for exactly one entry, gate fp16 0xbfff (-1.99902):
+// 0xa9d3 fused (libggml-cpu's value), 0xa9d2 unfused.
 float GeluF32(float x) {
   constexpr float kCoefA = 0.044715f;
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+  const float inner = std::fma(kCoefA * x, x, 1.0f);
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * inner));
 }
 
 const std::array<float, 65536>& Table() {
