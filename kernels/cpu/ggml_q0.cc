@@ -128,6 +128,7 @@ float DotPortable(DType t, const uint8_t* wrow, const BlockQ8_0* a, int64_t nb) 
 #define SOV_VNNI512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 constexpr int kRowPairTile = 4;  // row pairs per one-token tile (8 rows)
+constexpr uintptr_t kCacheLine = 64;
 
 template <DType kT>
 SOV_VNNI512 inline __m256i LoadWeights(const uint8_t* blk) {
@@ -195,15 +196,20 @@ struct Act {
 };
 
 // One token t against rows rows[0..2 kRowPairTile) (two per accumulator).
+// pf .. pf_end is the next tile's bytes, fetched ahead as one forward stream,
+// pf_step bytes per block (see OneTokenFast).
 template <DType kT>
 SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int64_t* n_idx,
-                               const Act& act, int64_t t, float* y, int64_t ldy) {
+                               const Act& act, int64_t t, const uint8_t* pf,
+                               const uint8_t* pf_end, size_t pf_step, float* y, int64_t ldy) {
   constexpr size_t bb = kT == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0);
   const BlockQ8_0* ab = act.blocks(t);
   const float* ad = act.scales(t);
   __m512 acc[kRowPairTile];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (int64_t b = 0; b < act.nb; ++b) {
+    for (const uint8_t* e = std::min(pf + pf_step, pf_end); pf < e; pf += kCacheLine)
+      _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T0);
     const __m512i u = _mm512_xor_si512(
         _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[b].qs))),
         _mm512_set1_epi8(-128));
@@ -224,18 +230,37 @@ SOV_VNNI512 void TileLoneToken(const uint8_t* const* rows, int nrows, const int6
 }
 
 // Rows [n0, n1) against token t.
+//
+// A tile reads its 8 rows side by side, 8 strided streams that the hardware
+// prefetchers follow poorly when the weights come from DRAM (decode: Q8_0
+// N=65536 K=3072, 2 threads, 29 GB/s against 50 for one row at a time). So
+// while a tile runs, the next 8 rows (contiguous bytes) are prefetched in
+// address order, spread evenly over the tile's blocks: one sequential stream,
+// a tile ahead. It is only a hint: no output changes.
 template <DType kT>
 void OneTokenFast(const WeightView& w, const Act& act, int64_t n0, int64_t n1, int64_t t, float* y,
                   int64_t ldy) {
-  const uint8_t* rows[2 * kRowPairTile];
-  int64_t n_idx[2 * kRowPairTile];
-  for (int64_t n = n0; n < n1; n += 2 * kRowPairTile) {
-    const int nrows = static_cast<int>(std::min<int64_t>(2 * kRowPairTile, n1 - n));
-    for (int r = 0; r < 2 * kRowPairTile; ++r) {
+  constexpr int kTileRows = 2 * kRowPairTile;
+  const uint8_t* rows[kTileRows];
+  int64_t n_idx[kTileRows];
+  // Rows past n1 belong to the next chunk, which this thread usually runs
+  // next; prefetching them is harmless either way.
+  const size_t tile_bytes = kTileRows * w.row_bytes;
+  const size_t pf_step =
+      ((tile_bytes + act.nb - 1) / act.nb + kCacheLine - 1) / kCacheLine * kCacheLine;
+  for (int64_t n = n0; n < n1; n += kTileRows) {
+    const int nrows = static_cast<int>(std::min<int64_t>(kTileRows, n1 - n));
+    for (int r = 0; r < kTileRows; ++r) {
       n_idx[r] = n + std::min(r, nrows - 1);
       rows[r] = w.row(n_idx[r]);
     }
-    TileLoneToken<kT>(rows, nrows, n_idx, act, t, y, ldy);
+    const int64_t next = std::min<int64_t>(n + kTileRows, w.rows);
+    const int64_t next_end = std::min<int64_t>(next + kTileRows, w.rows);
+    const uint8_t* pf = w.row(next);
+    const uint8_t* pf_end = w.row(next_end);
+    // Align down so each line is requested once.
+    pf = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(pf) & ~(kCacheLine - 1));
+    TileLoneToken<kT>(rows, nrows, n_idx, act, t, pf, pf_end, pf_step, y, ldy);
   }
 }
 
