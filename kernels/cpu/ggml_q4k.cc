@@ -257,34 +257,37 @@ SOV_VNNI512 inline void Transpose16(__m512i r[16]) {
 
 typedef int32_t UnalignedI32 __attribute__((may_alias, aligned(1)));
 
-struct Rows16 {
-  __m512i lo[32];   // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
-  __m512i hi[32];   // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
+// The per-row superblock headers of rows n..n+15, one row per lane.
+struct Headers16 {
   __m512i sc[8];    // sc_j per row (int32)
   __m512i mins[4];  // m_{2k} | m_{2k+1} << 16 per row
   __m512 d, dmin;
 };
 
-SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows16* u) {
+// The first 16 bytes of superblock b (d, dmin, the 12 scale bytes) of rows
+// n..n+15 into lanes: 16 loads and a 4x4 dword transpose per 128-bit lane
+// (zmm q holds rows q, q+4, q+8, q+12, so transposed lane 4j+q is row 4j+q).
+// Cheaper than four 16-lane gathers.
+SOV_VNNI512 inline void LoadHeaders16(const WeightView& w, int64_t n, int64_t b, Headers16* u) {
   const uint8_t* base = w.row(n) + b * sizeof(BlockQ4_K);
-  const __m512i idx =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  for (int h = 0; h < 2; ++h) {
-    __m512i r[16];
-    for (int i = 0; i < 16; ++i)
-      r[i] = _mm512_loadu_si512(base + i * w.row_bytes + offsetof(BlockQ4_K, qs) + 64 * h);
-    Transpose16(r);
-    for (int i = 0; i < 16; ++i) {
-      u->lo[16 * h + i] = _mm512_and_si512(r[i], m4);
-      u->hi[16 * h + i] = _mm512_and_si512(_mm512_srli_epi16(r[i], 4), m4);
-    }
+  const size_t rb = w.row_bytes;
+  __m512i z[4];
+  for (int q = 0; q < 4; ++q) {
+    const auto* r0 = reinterpret_cast<const __m128i*>(base + q * rb);
+    __m512i v = _mm512_zextsi128_si512(_mm_loadu_si128(r0));
+    v = _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + (q + 4) * rb)), 1);
+    v = _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + (q + 8) * rb)), 2);
+    z[q] = _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + (q + 12) * rb)), 3);
   }
-  const __m512i dd = _mm512_i32gather_epi32(idx, base, 1);
-  const __m512i s0 = _mm512_i32gather_epi32(idx, base + 4, 1);
-  const __m512i s1 = _mm512_i32gather_epi32(idx, base + 8, 1);
-  const __m512i s2 = _mm512_i32gather_epi32(idx, base + 12, 1);
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  const __m512i dd = _mm512_unpacklo_epi64(t0, t2);  // d | dmin << 16
+  const __m512i s0 = _mm512_unpackhi_epi64(t0, t2);  // scale bytes 0..3
+  const __m512i s1 = _mm512_unpacklo_epi64(t1, t3);  // 4..7
+  const __m512i s2 = _mm512_unpackhi_epi64(t1, t3);  // 8..11
   u->d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
   u->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
   const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
@@ -302,6 +305,34 @@ SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows
   }
   for (int k = 0; k < 4; ++k)
     u->mins[k] = _mm512_or_si512(m[2 * k], _mm512_slli_epi32(m[2 * k + 1], 16));
+}
+
+struct Rows16 : Headers16 {
+  __m512i lo[32];  // [8k + p]: codes of elements 64k + 4p .. +3 (sub-block 2k)
+  __m512i hi[32];  // [8k + p]: codes of elements 64k + 32 + 4p .. +3 (2k + 1)
+};
+
+// The 64 qs bytes at offset 64 h of superblock b of rows n..n+15, transposed:
+// r[i] lane l = dword i of row n + l (codes of elements 128h + 4i .. +3
+// (low nibbles) and 128h + 32 + 4i .. +3 (high), i < 8; chunk 2h + 1 for i >= 8).
+SOV_VNNI512 inline void LoadCodes16(const WeightView& w, int64_t n, int64_t b, int h,
+                                    __m512i r[16]) {
+  const uint8_t* base = w.row(n) + b * sizeof(BlockQ4_K) + offsetof(BlockQ4_K, qs) + 64 * h;
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(base + i * w.row_bytes);
+  Transpose16(r);
+}
+
+SOV_VNNI512 inline void Unpack16(const WeightView& w, int64_t n, int64_t b, Rows16* u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int h = 0; h < 2; ++h) {
+    __m512i r[16];
+    LoadCodes16(w, n, b, h, r);
+    for (int i = 0; i < 16; ++i) {
+      u->lo[16 * h + i] = _mm512_and_si512(r[i], m4);
+      u->hi[16 * h + i] = _mm512_and_si512(_mm512_srli_epi16(r[i], 4), m4);
+    }
+  }
+  LoadHeaders16(w, n, b, u);
 }
 
 // kNt tokens from t of one unpacked superblock b into acc / accm: each code
@@ -356,6 +387,40 @@ SOV_VNNI512 inline void Tokens16(const Rows16& u, const Act& act, int64_t t, int
   }
 }
 
+constexpr size_t kCacheLine = 64;
+
+// A forward stream of cache-line prefetches over [p, end), `step` bytes per
+// call of Next.
+//
+// A tile reads its 16 rows side by side, 16 strided streams that the
+// hardware prefetchers follow poorly when the weights come from DRAM (decode,
+// N=65536 K=3072, 2 threads: 16 GB/s against 52 for kernels::MatMul, which
+// reads rows one after another). So while a tile runs, the next tile's rows
+// (contiguous bytes) are prefetched in address order, spread evenly over the
+// tile's superblocks: one sequential stream, a tile ahead. Only a hint: no
+// output can change.
+struct Prefetcher {
+  const uint8_t* p;
+  const uint8_t* end;
+  size_t step;
+  SOV_VNNI512 inline void Next() {
+    for (const uint8_t* e = std::min(p + step, end); p < e; p += kCacheLine)
+      _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  }
+};
+
+// The prefetch stream for the tile after rows [n, n + rows): rows
+// [n + rows, n + 2 rows) clipped to the matrix. Rows past the caller's range
+// belong to the next chunk, which this thread usually runs next; fetching
+// them is harmless either way.
+Prefetcher NextTilePrefetcher(const WeightView& w, int64_t n, int64_t rows, int64_t nb) {
+  const int64_t next = std::min(n + rows, w.rows);
+  const int64_t next_end = std::min(next + rows, w.rows);
+  const size_t bytes = static_cast<size_t>(rows) * w.row_bytes;
+  const size_t per_block = (bytes + nb - 1) / nb;
+  return {w.row(next), w.row(next_end), (per_block + kCacheLine - 1) / kCacheLine * kCacheLine};
+}
+
 // Rows n..n+15 against tokens [t0, t0 + nt), nt <= kTokenChunk.
 template <bool kGemm>
 SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t t0, int nt,
@@ -363,7 +428,9 @@ SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t 
   __m512 acc[kTokenChunk], accm[kTokenChunk];
   for (int t = 0; t < nt; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
   Rows16 u;
+  Prefetcher pf = NextTilePrefetcher(w, n, 16, act.nb);
   for (int64_t b = 0; b < act.nb; ++b) {
+    pf.Next();
     Unpack16(w, n, b, &u);
     int t = 0;
     for (; t + 4 <= nt; t += 4) Tokens16<kGemm, 4>(u, act, t0 + t, b, acc + t, accm + t);
@@ -385,6 +452,67 @@ SOV_VNNI512 void Tile16(const WeightView& w, int64_t n, const Act& act, int64_t 
     _mm512_storeu_ps(y + (t0 + t) * ldy + n, _mm512_sub_ps(acc[t], accm[t]));
 }
 
+// Rows n..n+15 against kNt <= 3 tokens from t0 in the gemv order (the
+// tokens past the last whole group of four, so decode's single token). With
+// so few tokens nothing amortizes Rows16's stored unpack, so each half of
+// the codes is transposed and consumed at once, in registers. The high
+// nibbles are used in place (c & 0xF0 = 16 x code): the sums then come out
+// as 16 I, exactly (|16 I| <= 16 x 8 x 32 x 15 x 127 x 63 < 2^29), and one
+// arithmetic shift per superblock recovers I.
+template <int kNt>
+SOV_VNNI512 void Tile16Gemv(const WeightView& w, int64_t n, const Act& act, int64_t t0, float* y,
+                            int64_t ldy) {
+  __m512 acc[kNt], accm[kNt];
+  for (int i = 0; i < kNt; ++i) acc[i] = accm[i] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m4h = _mm512_set1_epi8(static_cast<char>(0xF0));
+  Prefetcher pf = NextTilePrefetcher(w, n, 16, act.nb);
+  for (int64_t b = 0; b < act.nb; ++b) {
+    pf.Next();
+    Headers16 u;
+    LoadHeaders16(w, n, b, &u);
+    const BlockQ8_K* ab[kNt];
+    __m512i isum16[kNt], msum[kNt];
+    for (int i = 0; i < kNt; ++i) {
+      ab[i] = &act.row(t0 + i)[b];
+      isum16[i] = msum[i] = _mm512_setzero_si512();
+    }
+    for (int h = 0; h < 2; ++h) {
+      __m512i r[16];
+      LoadCodes16(w, n, b, h, r);
+      for (int kk = 0; kk < 2; ++kk) {
+        const int k = 2 * h + kk;
+        __m512i d0[kNt], d1[kNt];
+        for (int i = 0; i < kNt; ++i) d0[i] = d1[i] = _mm512_setzero_si512();
+        for (int pp = 0; pp < 8; ++pp) {
+          const __m512i lo = _mm512_and_si512(r[8 * kk + pp], m4);
+          const __m512i hi = _mm512_and_si512(r[8 * kk + pp], m4h);
+          for (int i = 0; i < kNt; ++i) {
+            const auto* a = reinterpret_cast<const UnalignedI32*>(ab[i]->qs + 64 * k + 4 * pp);
+            d0[i] = _mm512_dpbusd_epi32(d0[i], lo, _mm512_set1_epi32(a[0]));
+            d1[i] = _mm512_dpbusd_epi32(d1[i], hi, _mm512_set1_epi32(a[8]));
+          }
+        }
+        const __m512i sc0x16 = _mm512_slli_epi32(u.sc[2 * k], 4);
+        for (int i = 0; i < kNt; ++i) {
+          isum16[i] = _mm512_add_epi32(isum16[i], _mm512_add_epi32(_mm512_mullo_epi32(d0[i], sc0x16),
+                                                                   _mm512_mullo_epi32(d1[i], u.sc[2 * k + 1])));
+          int32_t bpair;
+          std::memcpy(&bpair, act.sums(t0 + i) + 8 * b + 2 * k, 4);
+          msum[i] = _mm512_add_epi32(msum[i], _mm512_madd_epi16(u.mins[k], _mm512_set1_epi32(bpair)));
+        }
+      }
+    }
+    for (int i = 0; i < kNt; ++i) {
+      const __m512 ad = _mm512_set1_ps(ab[i]->d);
+      const __m512 p = _mm512_mul_ps(u.d, ad), q = _mm512_mul_ps(u.dmin, ad);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(isum16[i], 4)), p, acc[i]);
+      accm[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[i]), q, accm[i]);
+    }
+  }
+  for (int i = 0; i < kNt; ++i)
+    _mm512_storeu_ps(y + (t0 + i) * ldy + n, _mm512_sub_ps(acc[i], accm[i]));
+}
+
 // Rows [n0, n1) (multiples of 4), tokens [t0, t1) in one order.
 template <bool kGemm>
 void RowsFast(const WeightView& w, const Act& act, int64_t t0, int64_t t1, int64_t n0, int64_t n1,
@@ -392,6 +520,13 @@ void RowsFast(const WeightView& w, const Act& act, int64_t t0, int64_t t1, int64
   for (int64_t tc = t0; tc < t1; tc += kTokenChunk) {
     const int nt = static_cast<int>(std::min<int64_t>(kTokenChunk, t1 - tc));
     int64_t n = n0;
+    if (!kGemm && nt <= 3) {
+      for (; n + 16 <= n1; n += 16) {
+        if (nt == 1) Tile16Gemv<1>(w, n, act, tc, y, ldy);
+        if (nt == 2) Tile16Gemv<2>(w, n, act, tc, y, ldy);
+        if (nt == 3) Tile16Gemv<3>(w, n, act, tc, y, ldy);
+      }
+    }
     for (; n + 16 <= n1; n += 16) Tile16<kGemm>(w, n, act, tc, nt, y, ldy);
     for (; n < n1; n += 4) Tile<kGemm>(w, n, act, tc, nt, y, ldy);
   }
