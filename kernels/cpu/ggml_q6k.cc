@@ -222,7 +222,7 @@ constexpr int kVecDotMaxTokens = static_cast<int>(kGgmlTiledMinTokens) - 1;
 constexpr uintptr_t kPrefetchBytes = 8192;
 
 // One weight row n against tokens [0, nt) in the vec_dot order. Rows go one
-// at a time: with two rows interleaved (two streams 1-2 superblocks apart
+// at a time: with two rows interleaved (two streams one row, 5 KB, apart
 // per thread) the cold T = 1 case ran at a third of the bandwidth of this
 // single sequential stream, and the unpack is shared by the nt tokens either way.
 SOV_VNNI512 void VecDotRow(const WeightView& w, int64_t n, const Act& act, int nt, int64_t nb,
