@@ -32,13 +32,8 @@ namespace {
 
 std::atomic<bool> g_fast_enabled{true};
 
-bool CpuHasVnni() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
-}
+// The fast kernels' instruction sets (kernels/cpu/qmatmul.h).
+bool CpuHasVnni() { return CpuHasAvx512VnniFmaF16c(); }
 
 size_t BlockBytes(DType t) { return t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ5_0); }
 

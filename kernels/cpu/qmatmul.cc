@@ -372,6 +372,11 @@ TypeInfo QTypeInfo(DType t) {
 }  // namespace
 
 bool QMatMulVnniAvailable() { return CpuHasVnni(); }
+bool CpuHasAvx512VnniFmaF16c() {
+  static const bool has =
+      CpuHasVnni() && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+}
 void SetQMatMulVnniEnabled(bool enabled) { g_vnni_enabled.store(enabled); }
 bool QMatMulVnniActive() { return CpuHasVnni() && g_vnni_enabled.load(); }
 

@@ -76,6 +76,9 @@ void QMatMul(const float* x, int64_t T, int64_t ldx, const WeightView& w, float*
 // they are enabled (default). Tests switch them off to cover the portable
 // path; results are bitwise identical either way.
 bool QMatMulVnniAvailable();
+// AVX512-F/BW/VL/VNNI plus FMA and F16C: what the llama.cpp-order kernels'
+// fast paths (kernels/cpu/ggml_*.cc) need. Cached.
+bool CpuHasAvx512VnniFmaF16c();
 void SetQMatMulVnniEnabled(bool enabled);
 bool QMatMulVnniActive();
 
