@@ -2,7 +2,8 @@
 // The portable code below is the definition. The AVX512-VNNI kernels (Highway
 // 1.0.3 has no vpdpbusd / vpdpwssd, hence intrinsics behind a runtime CPU
 // check, as in ggml_q0.cc) form the same exact integers and take the same
-// float steps: for T < 8 one row at a time per token (ggml's vec_dot lanes),
+// float steps: for T < 8 one weight row at a time for all tokens, prefetched
+// 8 KiB ahead (ggml's vec_dot lanes),
 // for T >= 8 on 16-token panels (the tiled microtile's lanes). Every path is
 // bitwise equal for any T and thread count (each output is computed whole by
 // one task).
