@@ -3,6 +3,7 @@
 #ifndef SOV_KERNELS_TEST_UTIL_H_
 #define SOV_KERNELS_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,19 @@ namespace sov::kernels::test_util {
 // Unit roundoff of float32 (2^-24): the relative error of one rounded
 // operation.
 inline constexpr double kU32 = 1.0 / 16777216.0;
+
+// Elements whose bit patterns differ (0: bitwise equal, NaN payloads included).
+inline int64_t BitwiseDiffs(const float* a, const float* b, int64_t n) {
+  int64_t diffs = 0;
+  for (int64_t i = 0; i < n; ++i) diffs += std::memcmp(a + i, b + i, sizeof(float)) != 0;
+  return diffs;
+}
+// Vectors of different lengths: the elements only one of them has count too.
+inline int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  return BitwiseDiffs(a.data(), b.data(), static_cast<int64_t>(n)) +
+         static_cast<int64_t>(std::max(a.size(), b.size()) - n);
+}
 
 inline std::vector<float> RandomFloats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937_64 rng(seed);

@@ -20,6 +20,8 @@
 namespace sov::kernels {
 namespace {
 
+using test_util::BitwiseDiffs;
+
 // Gemma 3 270M's geometry: 4 query heads on 1 KV head of 256 channels.
 struct Cache {
   int64_t n_q = 4, n_kv = 1, d = 256, rows = 0;
@@ -64,11 +66,6 @@ struct Cache {
   }
 };
 
-int64_t BitwiseDiffs(const float* a, const float* b, int64_t n) {
-  int64_t diffs = 0;
-  for (int64_t i = 0; i < n; ++i) diffs += std::memcmp(a + i, b + i, 4) != 0;
-  return diffs;
-}
 
 struct Case {
   int64_t T, pos0, window;

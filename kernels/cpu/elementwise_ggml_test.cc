@@ -16,10 +16,13 @@
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/api.h"
+#include "kernels/test_util.h"
 #include "quant/float16.h"
 
 namespace sov::kernels {
 namespace {
+
+using test_util::BitwiseDiffs;
 
 std::vector<float> Normal(size_t n, uint32_t seed, float sd, bool wide = false) {
   std::mt19937 rng(seed);
@@ -32,11 +35,6 @@ std::vector<float> Normal(size_t n, uint32_t seed, float sd, bool wide = false) 
   return v;
 }
 
-int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
-  int64_t n = 0;
-  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], 4) != 0;
-  return n;
-}
 
 // The header's definition, written out independently: squares rounded to
 // float (volatile: never fused), summed sequentially in double.

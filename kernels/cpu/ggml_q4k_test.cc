@@ -25,6 +25,8 @@
 namespace sov::kernels {
 namespace {
 
+using test_util::BitwiseDiffs;
+
 using internal::GgmlMatMulQ4K;
 using test_util::QMatrix;
 using test_util::Quantized;
@@ -56,15 +58,6 @@ std::vector<float> MatMulQ4K(const std::vector<float>& x, int64_t T, const Weigh
   return y;
 }
 
-int64_t BitwiseDiffs(const float* a, const float* b, size_t n) {
-  int64_t d = 0;
-  for (size_t i = 0; i < n; ++i) d += std::memcmp(&a[i], &b[i], 4) != 0;
-  return d;
-}
-int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  return BitwiseDiffs(a.data(), b.data(), std::min(a.size(), b.size()));
-}
 
 struct Shape {
   int64_t K, N;

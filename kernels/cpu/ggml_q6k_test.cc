@@ -27,6 +27,8 @@
 namespace sov::kernels {
 namespace {
 
+using test_util::BitwiseDiffs;
+
 using internal::GgmlMatMulQ6K;
 using test_util::QMatrix;
 using test_util::Quantized;
@@ -56,11 +58,6 @@ std::vector<float> MatMulQ6K(const std::vector<float>& x, int64_t T, const Weigh
   return y;
 }
 
-int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
-  int64_t n = 0;
-  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], 4) != 0;
-  return n;
-}
 
 struct Shape {
   int64_t K, N;

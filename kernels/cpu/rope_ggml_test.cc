@@ -16,9 +16,12 @@
 #include "hwy/highway.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/api.h"
+#include "kernels/test_util.h"
 
 namespace sov::kernels {
 namespace {
+
+using test_util::BitwiseDiffs;
 
 class RoPEGgmlTest : public hwy::TestWithParamTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(RoPEGgmlTest);
@@ -39,11 +42,6 @@ std::vector<int32_t> Positions(int64_t T, int32_t first) {
   return pos;
 }
 
-int64_t BitwiseDiffs(const std::vector<float>& a, const std::vector<float>& b) {
-  int64_t n = 0;
-  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], 4) != 0;
-  return n;
-}
 
 struct Case {
   int64_t heads, head_dim, n_dims;
