@@ -75,6 +75,10 @@ QuantMatMulMode GetQuantMatMulMode();
 
 // ---- Normalisation and element-wise ------------------------------------------
 
+// The "llama.cpp" numerics (runtime/numerics.h) use *Ggml variants of some
+// ops below: same signatures, bitwise llama.cpp's x86 CPU arithmetic. The
+// steps each reproduces are written out in kernels/cpu/<op>_ggml.h.
+
 // y[r, :] = x[r, :] * (mean(x[r, :]^2) + eps)^-1/2 * (weight ? weight : 1)
 // over `dim` columns; rows < n_rows. May run in place (y == x, same ld).
 void RMSNorm(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
@@ -101,6 +105,14 @@ void GeluTanhMulF16Table(const float* gate, int64_t ldg, const float* up, int64_
                          int64_t n_rows, int64_t n, float* out, int64_t ldo);
 // The table entry for the fp16 bits `h` (exposed for tests).
 uint16_t GeluF16TableEntry(uint16_t h);
+
+// RMSNorm / AddRMSNorm as ggml_rms_norm + ggml_mul (+ ggml_add, unfused):
+// sequential double sum of float squares (kernels/cpu/elementwise_ggml.h).
+void RMSNormGgml(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
+                 float eps, float* y, int64_t ldy);
+void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* delta,
+                    int64_t ldd, const float* w_post, const float* w_next, float eps, float* y,
+                    int64_t ldy);
 
 // x[i] = cap * tanh(x[i] / cap), in place.
 void Softcap(float* x, int64_t n, float cap);
@@ -135,6 +147,12 @@ void PleAssemble(const float* ctx, const float* tok, int64_t T, int64_t L, int64
 // (proportional RoPE of full-attention layers). cos/sin evaluated in float32.
 void RoPE(float* x, int64_t T, int64_t ldx, int64_t n_heads, int64_t head_dim,
           const int32_t* pos, const float* inv_freq);
+
+// NeoX RoPE of the first n_dims channels of each head as ggml_rope_ext does it
+// (angles iterated in float from freq_base / freq_scale, glibc cosf/sinf,
+// fused rotation; kernels/cpu/rope_ggml.h).
+void RoPEGgml(float* x, int64_t T, int64_t ldx, int64_t n_heads, int64_t head_dim, int64_t n_dims,
+              const int32_t* pos, float freq_base, float freq_scale);
 
 // ---- Attention ---------------------------------------------------------------------
 
@@ -186,6 +204,11 @@ void KvAppend(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, 
 // positions, so results are thread-count independent and a decode step equals
 // the matching prefill row. Same geometry rules as Attention.
 void AttentionF16(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
+
+// llama.cpp's non-flash attention over the fp16 caches, bitwise (tinyBLAS /
+// vec_dot_f16 orders, ggml_v_expf softmax; kernels/cpu/attention_ggml.h).
+// Same geometry rules as AttentionF16; p.scale is applied to q in f32 first.
+void AttentionGgml(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
 
 // KvAppend into an fp16 cache: values rounded to nearest-even fp16.
 void KvAppendF16(const float* k_new, int64_t ldk, const float* v_new, int64_t ldv, int64_t T,

@@ -3,9 +3,6 @@
 #include <cstring>
 
 #include "kernels/api.h"
-#include "kernels/cpu/attention_ggml.h"
-#include "kernels/cpu/elementwise_ggml.h"
-#include "kernels/cpu/rope_ggml.h"
 #include "runtime/check.h"
 
 namespace sov {

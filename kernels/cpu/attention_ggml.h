@@ -65,8 +65,8 @@ namespace sov::kernels {
 // llama.cpp's non-flash CPU attention over the fp16 caches of AttentionParams
 // (k_cache_f16/v_cache_f16), bitwise. p.scale is applied to q in f32 first
 // (q = f32(p.scale * q)), as llama.cpp's ggml_scale does. Same geometry rules
-// as AttentionF16 (kernels/api.h, attention_check.h).
-void AttentionGgml(const AttentionParams& p, const float* q, int64_t ldq, float* out, int64_t ldo);
+// as AttentionF16 (kernels/api.h, attention_check.h). (AttentionGgml, declared
+// in kernels/api.h.)
 
 namespace internal {
 

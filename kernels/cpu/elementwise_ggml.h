@@ -25,6 +25,8 @@
 
 #include <cstdint>
 
+#include "kernels/api.h"
+
 namespace sov::kernels {
 
 // kernels::RMSNorm with ggml_rms_norm (+ ggml_mul by weight) arithmetic
@@ -34,16 +36,13 @@ namespace sov::kernels {
 //   scale = 1.0f / sqrtf(mean + eps)
 //   y_i   = (x_i * scale) * weight_i   (float, two roundings; no weight: x_i * scale)
 // The double sum is strictly sequential, as in ggml. y may equal x (same ld).
-void RMSNormGgml(const float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* weight,
-                 float eps, float* y, int64_t ldy);
+// (RMSNormGgml, declared in kernels/api.h.)
 
 // kernels::AddRMSNorm as llama.cpp's separate ops: per row
 //   x_i = float((delta_i * s_delta) * w_post_i) + x_i   (ggml_rms_norm, ggml_mul,
 //         ggml_add: the product is rounded before the add, never fused)
 // then, if y != nullptr, y = RMSNormGgml(x; w_next) (w_next may be null).
-void AddRMSNormGgml(float* x, int64_t n_rows, int64_t dim, int64_t ldx, const float* delta,
-                    int64_t ldd, const float* w_post, const float* w_next, float eps, float* y,
-                    int64_t ldy);
+// (AddRMSNormGgml, declared in kernels/api.h.)
 
 namespace internal {
 // ggml's sum of squares of one row: sum = 0.0; for i in order:

@@ -20,13 +20,14 @@
 
 #include <cstdint>
 
+#include "kernels/api.h"
+
 namespace sov::kernels {
 
 // NeoX RoPE in place with llama.cpp's arithmetic (bitwise): rotates the first
 // n_dims of each head. x is [T, n_heads, head_dim] with row stride ldx;
 // requires 0 < n_dims <= head_dim, n_dims even, ldx >= n_heads * head_dim.
-void RoPEGgml(float* x, int64_t T, int64_t ldx, int64_t n_heads, int64_t head_dim, int64_t n_dims,
-              const int32_t* pos, float freq_base, float freq_scale);
+// (RoPEGgml, declared in kernels/api.h.)
 
 namespace internal {
 
